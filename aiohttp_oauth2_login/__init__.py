@@ -1,0 +1,63 @@
+"""Secure OAuth2 / OpenID Connect login for aiohttp.
+
+``setup_oauth(app, providers=[...])`` adds login, callback and logout routes; handlers use
+``@login_required``, ``get_user`` and ``logout``. See the README for a quickstart.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from ._cookie_storage import CookieStorage, generate_key
+from ._setup import OAuthLogin, setup_oauth
+from .auth import get_user, login_required, logout, require_login
+from .errors import (
+    AccessDenied,
+    ConfigurationError,
+    CrossSiteRequest,
+    InvalidIDToken,
+    InvalidRequest,
+    InvalidState,
+    IssuerMismatch,
+    LoginFlowError,
+    LoginRefused,
+    OAuthLoginError,
+    ProviderError,
+    ProviderTimeout,
+    ReauthenticationRequired,
+    SessionTooLarge,
+    TokenValidationError,
+    UnknownProvider,
+)
+from .tokens import TokenSet
+from .user import User
+
+__all__ = [
+    "AccessDenied",
+    "ConfigurationError",
+    "CookieStorage",
+    "CrossSiteRequest",
+    "InvalidIDToken",
+    "InvalidRequest",
+    "InvalidState",
+    "IssuerMismatch",
+    "LoginFlowError",
+    "LoginRefused",
+    "OAuthLogin",
+    "OAuthLoginError",
+    "ProviderError",
+    "ProviderTimeout",
+    "ReauthenticationRequired",
+    "SessionTooLarge",
+    "TokenSet",
+    "TokenValidationError",
+    "UnknownProvider",
+    "User",
+    "__version__",
+    "generate_key",
+    "get_user",
+    "login_required",
+    "logout",
+    "require_login",
+    "setup_oauth",
+]

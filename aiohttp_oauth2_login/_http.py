@@ -1,0 +1,109 @@
+"""Bounded back-channel HTTP: no redirects, explicit timeouts, a body cap, JSON objects only.
+
+Every request to a provider goes through ``fetch_json`` so that a slow, huge or redirecting answer
+becomes a clean ``ProviderTimeout`` / ``ProviderError`` (SECURITY.md 12) instead of a hang or a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from .errors import ProviderError, ProviderTimeout
+from .log import logger, safe
+
+__all__ = ["DEFAULT_LIMITS", "HttpLimits", "JsonResponse", "fetch_json"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpLimits:
+    """Timeouts (seconds) and the response size cap for every back-channel request."""
+
+    connect_timeout: float = 5.0
+    total_timeout: float = 10.0
+    max_body: int = 1024 * 1024
+
+    @property
+    def client_timeout(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
+            total=self.total_timeout,
+            connect=self.connect_timeout,
+            sock_connect=self.connect_timeout,
+            sock_read=self.total_timeout,
+        )
+
+
+DEFAULT_LIMITS = HttpLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class JsonResponse:
+    """A provider's answer: HTTP status, headers of interest and the parsed JSON (any shape)."""
+
+    status: int
+    body: Any
+    www_authenticate: str | None = None
+
+
+async def fetch_json(
+    http: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    limits: HttpLimits,
+    *,
+    headers: Mapping[str, str] | None = None,
+    data: Mapping[str, str] | None = None,
+    what: str = "request",
+    parse: bool = True,
+) -> JsonResponse:
+    """Send one request and parse its JSON answer within ``limits``.
+
+    Redirects are never followed: a 3xx is an error (a 307 would re-send the code, verifier and
+    secret elsewhere). Non-JSON bodies, oversized bodies and network failures raise
+    ``ProviderError``; timeouts raise ``ProviderTimeout``. ``parse=False`` skips the JSON
+    (revocation answers may be empty).
+    """
+    hdrs = {"Accept": "application/json", **(headers or {})}
+    try:
+        async with http.request(
+            method,
+            url,
+            headers=hdrs,
+            data=dict(data) if data is not None else None,
+            allow_redirects=False,
+            timeout=limits.client_timeout,
+        ) as resp:
+            if 300 <= resp.status < 400:
+                logger.warning("%s to %s answered a redirect: refused", what, safe(url))
+                raise ProviderError()
+            declared = resp.content_length
+            if declared is not None and declared > limits.max_body:
+                logger.warning("%s answer too large (%d bytes)", what, declared)
+                raise ProviderError()
+            raw = bytearray()
+            async for chunk in resp.content.iter_chunked(64 * 1024):
+                raw += chunk
+                if len(raw) > limits.max_body:
+                    logger.warning("%s answer larger than %d bytes", what, limits.max_body)
+                    raise ProviderError()
+            status = resp.status
+            www_authenticate = resp.headers.get("WWW-Authenticate")
+    except asyncio.TimeoutError as exc:
+        logger.warning("%s to %s timed out", what, safe(url))
+        raise ProviderTimeout() from exc
+    except aiohttp.ClientError as exc:
+        logger.warning("%s to %s failed: %s", what, safe(url), type(exc).__name__)
+        raise ProviderError() from exc
+    if not parse:
+        return JsonResponse(status, None, www_authenticate)
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        logger.warning("%s answered %d with a non-JSON body", what, status)
+        raise ProviderError() from exc
+    return JsonResponse(status, body, www_authenticate)

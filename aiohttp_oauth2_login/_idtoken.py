@@ -1,0 +1,171 @@
+"""ID token validation (OIDC Core §3.1.3.7) and the JWKS cache; the only importer of pyjwt.
+
+pyjwt checks signatures and registered claims; this module adds what it leaves to the caller:
+the algorithm allow-list per provider, ``crit``, key selection by ``kid``/``kty``/``use``,
+``azp``, ``iat`` bounds, ``nonce`` and ``sub`` (SECURITY.md 15-17).
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+import jwt
+
+from ._http import HttpLimits, fetch_json
+from ._singleflight import SingleFlight
+from .errors import InvalidIDToken, ProviderError
+from .log import logger, safe
+
+__all__ = ["ASYMMETRIC_ALGORITHMS", "JWKSCache", "validate_id_token"]
+
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+_KTY_OF = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
+MAX_KEYS = 100  # a JWKS with more keys than this is truncated (hostile-provider bound)
+REFETCH_COOLDOWN = 60.0  # seconds between refetches caused by unknown kids
+LEEWAY = 60  # seconds of clock skew tolerated on exp/iat
+MAX_IAT_AGE = 600  # an ID token issued longer ago than this is refused
+
+
+class _Key:
+    __slots__ = ("alg", "jwk", "kid", "kty")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.kid = data.get("kid") if isinstance(data.get("kid"), str) else None
+        self.kty = data["kty"]
+        self.alg = data.get("alg") if isinstance(data.get("alg"), str) else None
+        self.jwk = jwt.PyJWK(data)
+
+    def fits(self, alg: str) -> bool:
+        return self.kty == _KTY_OF.get(alg[:2]) and (self.alg is None or self.alg == alg)
+
+
+def _parse_jwks(body: Any) -> list[_Key]:
+    """Usable signature keys of a JWKS; ``oct`` keys, encryption keys and junk are skipped."""
+    raw = body.get("keys") if isinstance(body, dict) else None
+    if not isinstance(raw, list):
+        raise ProviderError()
+    keys: list[_Key] = []
+    for item in raw[:MAX_KEYS]:
+        if not isinstance(item, dict) or item.get("kty") not in ("RSA", "EC", "OKP"):
+            continue
+        if item.get("use", "sig") != "sig":
+            continue
+        try:
+            keys.append(_Key(item))
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
+            continue
+    return keys
+
+
+class JWKSCache:
+    """A provider's signing keys: fetched lazily, refetched on an unknown ``kid`` (cooldown)."""
+
+    def __init__(self) -> None:
+        self._keys: list[_Key] | None = None
+        self._fetched_at = 0.0
+        self._flight: SingleFlight[list[_Key]] = SingleFlight()
+
+    async def _fetch(self, http: aiohttp.ClientSession, limits: HttpLimits, uri: str) -> list[_Key]:
+        answer = await fetch_json(http, "GET", uri, limits, what="JWKS request")
+        if answer.status != 200:
+            logger.warning("JWKS request answered HTTP %d", answer.status)
+            raise ProviderError()
+        keys = _parse_jwks(answer.body)
+        self._keys, self._fetched_at = keys, time.monotonic()
+        return keys
+
+    async def keys(
+        self, http: aiohttp.ClientSession, limits: HttpLimits, uri: str, *, refetch: bool = False
+    ) -> list[_Key]:
+        """The cached keys; ``refetch`` asks for a fresh copy unless one was fetched recently."""
+        cooled = time.monotonic() - self._fetched_at >= REFETCH_COOLDOWN
+        if self._keys is None or (refetch and cooled) or self._flight.running:
+            return await self._flight.run(lambda: self._fetch(http, limits, uri))
+        return self._keys
+
+
+def _select_key(keys: Sequence[_Key], kid: str | None, alg: str) -> _Key | None:
+    fitting = [k for k in keys if k.fits(alg)]
+    if kid is None:  # a kid-less token is accepted only when exactly one key fits
+        return fitting[0] if len(fitting) == 1 else None
+    matches = [k for k in fitting if k.kid == kid]
+    return matches[0] if len(matches) == 1 else None
+
+
+async def validate_id_token(
+    token: str,
+    *,
+    http: aiohttp.ClientSession,
+    limits: HttpLimits,
+    jwks: JWKSCache,
+    jwks_uri: str,
+    issuer: str | Sequence[str],
+    client_id: str,
+    algorithms: Sequence[str],
+    nonce: str | None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The verified claims of ``token``; ``InvalidIDToken`` for any failed check."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise InvalidIDToken() from exc
+    alg, kid = header.get("alg"), header.get("kid")
+    allowed = [a for a in algorithms if a in ASYMMETRIC_ALGORITHMS]
+    if not isinstance(alg, str) or alg not in allowed:
+        logger.warning("ID token refused: algorithm %s not allowed", safe(alg))
+        raise InvalidIDToken()
+    if "crit" in header:  # we implement no JWS extensions (RFC 7515 §4.1.11)
+        raise InvalidIDToken()
+    if kid is not None and not isinstance(kid, str):
+        raise InvalidIDToken()
+    key = _select_key(await jwks.keys(http, limits, jwks_uri), kid, alg)
+    if key is None:  # unknown kid: the provider may have rotated its keys
+        key = _select_key(await jwks.keys(http, limits, jwks_uri, refetch=True), kid, alg)
+    if key is None:
+        logger.warning("ID token refused: no signing key for kid %s", safe(kid))
+        raise InvalidIDToken()
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.jwk.key,
+            algorithms=[alg],
+            audience=client_id,
+            issuer=issuer,
+            leeway=LEEWAY,
+            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+        )
+    except jwt.PyJWTError as exc:
+        logger.warning("ID token refused: %s", type(exc).__name__)
+        raise InvalidIDToken() from exc
+    _check_claims(claims, client_id=client_id, nonce=nonce, now=time.time() if now is None else now)
+    return claims
+
+
+def _check_claims(claims: dict[str, Any], *, client_id: str, nonce: str | None, now: float) -> None:
+    """The checks of OIDC Core §3.1.3.7 that pyjwt does not make."""
+    problem: str | None = None
+    iat, sub, aud, azp = claims.get("iat"), claims.get("sub"), claims.get("aud"), claims.get("azp")
+    if isinstance(iat, bool) or not isinstance(iat, int | float):
+        problem = "iat type"
+    elif iat > now + LEEWAY or iat < now - MAX_IAT_AGE - LEEWAY:
+        problem = "iat out of range"
+    elif not isinstance(sub, str) or not sub or len(sub) > 255:
+        problem = "sub"
+    elif isinstance(aud, list) and len(aud) > 1 and azp is None:
+        problem = "azp missing with several audiences"
+    elif azp is not None and azp != client_id:
+        problem = "azp"
+    elif nonce is not None:
+        got = claims.get("nonce")
+        if not isinstance(got, str) or not hmac.compare_digest(got.encode(), nonce.encode()):
+            problem = "nonce"
+    if problem is not None:
+        logger.warning("ID token refused: %s", problem)
+        raise InvalidIDToken()

@@ -1,0 +1,92 @@
+"""The plugin's own pages and error answers: escaped, self-contained, never cached or framed."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from .errors import OAuthLoginError
+
+__all__ = ["SECURITY_HEADERS", "error_response", "json_response", "page", "wants_json"]
+
+SECURITY_HEADERS: Mapping[str, str] = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+_STYLE = """
+body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;
+background:#f5f6f8;color:#1d2330}
+main{max-width:28rem;margin:12vh auto;background:#fff;border-radius:12px;padding:2rem 2.25rem;
+box-shadow:0 1px 3px rgba(0,0,0,.08),0 8px 24px rgba(0,0,0,.06)}
+h1{font-size:1.35rem;margin:0 0 1rem}
+p{margin:.5rem 0 1rem;color:#424a5b}
+.btn,button{display:block;width:100%;box-sizing:border-box;margin:.5rem 0;padding:.7rem 1rem;
+border:1px solid #c9ced8;border-radius:8px;background:#fff;color:#1d2330;font:inherit;
+text-align:center;text-decoration:none;cursor:pointer}
+.btn:hover,button:hover{background:#f0f2f6}
+button.primary{background:#1d4ed8;border-color:#1d4ed8;color:#fff}
+.code{font:13px ui-monospace,monospace;color:#6b7280}
+"""
+
+
+def wants_json(request: web.Request) -> bool:
+    """JSON for API clients (``Accept: application/json`` without ``text/html``)."""
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def page(title: str, body: str, *, status: int = 200) -> web.Response:
+    """A complete HTML page; ``body`` must already be escaped HTML."""
+    text = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>"
+    )
+    return web.Response(
+        text=text, status=status, content_type="text/html", headers=SECURITY_HEADERS
+    )
+
+
+def json_response(data: Any, *, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(data),
+        status=status,
+        content_type="application/json",
+        headers=SECURITY_HEADERS,
+    )
+
+
+_TITLES = {
+    400: "Sign-in failed",
+    401: "Sign-in could not be verified",
+    403: "Sign-in refused",
+    404: "Not found",
+    502: "Sign-in provider error",
+    504: "Sign-in provider not responding",
+}
+
+
+def error_response(
+    request: web.Request, exc: OAuthLoginError, *, retry_url: str | None = None
+) -> web.Response:
+    """The error page (or JSON) for ``exc``: its status, its safe description, nothing else."""
+    if wants_json(request):
+        return json_response(
+            {"error": exc.error, "error_description": exc.description}, status=exc.status
+        )
+    body = f"<p>{html.escape(exc.description)}</p>"
+    body += f'<p class="code">Error: {html.escape(exc.error)}</p>'
+    if retry_url is not None:
+        body += f'<a class="btn" href="{html.escape(retry_url)}">Try again</a>'
+    return page(_TITLES.get(exc.status, "Sign-in failed"), body, status=exc.status)

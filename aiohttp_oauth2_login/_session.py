@@ -1,0 +1,152 @@
+"""Sessions: the encrypted cookie storage, and every read and write of the plugin's session data.
+
+The plugin's data lives under one key of the aiohttp-session ``Session`` (so an app's own
+session, Redis or cookie, can be shared)::
+
+    {"u": user, "t": {provider: tokens}, "li": login time, "la": last activity, "tx": [...]}
+
+Only a complete validated identity counts as logged in; anything malformed is anonymous.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import aiohttp_session
+from aiohttp import web
+
+from ._transaction import Transaction, load_transactions
+from .config import OAuthConfig
+from .keys import AUTH_KEY
+from .tokens import TokenSet
+from .user import User
+
+__all__ = [
+    "NAMESPACE",
+    "AuthState",
+    "clear_login",
+    "load_auth",
+    "load_pending",
+    "save_pending",
+    "start_login_session",
+]
+
+NAMESPACE = "oauth"
+_TOUCH_EVERY = 60  # seconds between last-activity updates (each update is a Set-Cookie)
+
+
+@dataclass(slots=True)
+class AuthState:
+    """What the session says about the visitor, read once per request."""
+
+    user: User | None = None
+    tokens: dict[str, TokenSet] = field(default_factory=dict)
+    login_at: int | None = None
+
+
+def _namespace(session: aiohttp_session.Session) -> dict[str, object]:
+    raw = session.get(NAMESPACE)
+    return raw if isinstance(raw, dict) else {}
+
+
+def _parse_auth(raw: dict[str, object], config: OAuthConfig, now: int) -> AuthState | None:
+    """The logged-in state in ``raw``, or ``None`` when absent, malformed or timed out."""
+    user = User.from_session(raw.get("u"))
+    login_at, last = raw.get("li"), raw.get("la")
+    if user is None or not isinstance(login_at, int) or not isinstance(last, int):
+        return None
+    if now >= login_at + config.session_lifetime or now >= last + config.idle_timeout:
+        return None
+    if login_at > now + 60:
+        return None
+    stored = raw.get("t")
+    tokens: dict[str, TokenSet] = {}
+    if isinstance(stored, dict):
+        for name, value in stored.items():
+            token = TokenSet.from_session(value)
+            if token is not None and isinstance(name, str):
+                tokens[name] = token
+    return AuthState(user=user, tokens=tokens, login_at=login_at)
+
+
+async def load_auth(request: web.Request, config: OAuthConfig) -> AuthState:
+    """The visitor's state; timed-out logins are cleared, activity is recorded now and then."""
+    cached = request.get(AUTH_KEY)
+    if isinstance(cached, AuthState):
+        return cached
+    session = await aiohttp_session.get_session(request)
+    raw = _namespace(session)
+    now = int(time.time())
+    state = _parse_auth(raw, config, now) if "u" in raw else None
+    if state is None:
+        state = AuthState()
+        if "u" in raw or "t" in raw:  # expired or malformed login: forget it
+            session[NAMESPACE] = {k: v for k, v in raw.items() if k == "tx"}
+    else:
+        last = raw["la"]
+        assert isinstance(last, int)  # noqa: S101 - checked by _parse_auth
+        if now - last >= _TOUCH_EVERY:
+            session[NAMESPACE] = {**raw, "la": now}
+    request[AUTH_KEY] = state
+    return state
+
+
+async def load_pending(request: web.Request) -> list[Transaction]:
+    """The live login transactions of this browser."""
+    session = await aiohttp_session.get_session(request)
+    return load_transactions(_namespace(session).get("tx"), time.time())
+
+
+async def save_pending(request: web.Request, pending: Sequence[Transaction]) -> None:
+    """Store the live transactions (always marks the session changed, so consumption sticks)."""
+    session = await aiohttp_session.get_session(request)
+    raw = dict(_namespace(session))
+    if pending:
+        raw["tx"] = [tx.to_dict() for tx in pending]
+    else:
+        raw.pop("tx", None)
+    if raw:
+        session[NAMESPACE] = raw
+    else:
+        session.pop(NAMESPACE, None)
+        session.changed()
+
+
+async def start_login_session(
+    request: web.Request,
+    *,
+    user: User,
+    provider: str,
+    token: TokenSet,
+    pending: Sequence[Transaction],
+    keep_id_token: bool = False,
+) -> aiohttp_session.Session:
+    """A brand-new session holding only the identity, its tokens and other tabs' transactions.
+
+    Rotation defeats session fixation (SECURITY.md 21); the other live transactions are carried
+    over so that logins started in other tabs of this browser can still complete.
+    """
+    session = await aiohttp_session.new_session(request)
+    now = int(time.time())
+    raw: dict[str, object] = {
+        "u": user.to_session(),
+        "t": {provider: token.to_session(keep_id_token=keep_id_token)},
+        "li": now,
+        "la": now,
+    }
+    if pending:
+        raw["tx"] = [tx.to_dict() for tx in pending]
+    session[NAMESPACE] = raw
+    request[AUTH_KEY] = AuthState(user=user, tokens={provider: token}, login_at=now)
+    return session
+
+
+async def clear_login(request: web.Request, config: OAuthConfig) -> AuthState:
+    """Forget everything in this browser's session; returns what it held (for revocation)."""
+    before = await load_auth(request, config)
+    session = await aiohttp_session.get_session(request)
+    session.invalidate()
+    request[AUTH_KEY] = AuthState()
+    return before

@@ -1,0 +1,256 @@
+"""``setup_oauth``: validate everything, store the ``OAuthLogin`` handle, then wire the app."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
+
+import aiohttp
+import aiohttp_session
+from aiohttp import web
+from yarl import URL
+
+from . import __version__
+from ._cookie_storage import CookieStorage, generate_key
+from ._http import HttpLimits
+from ._urls import external_path, external_url
+from ._views import add_routes
+from .config import (
+    OAuthConfig,
+    OnLogin,
+    parse_default_next,
+    parse_duration,
+    parse_prefix,
+    parse_public_url,
+)
+from .errors import ConfigurationError, UnknownProvider
+from .keys import APP_KEY, LOGIN_APP_KEY
+from .log import logger
+from .providers.base import Provider
+
+__all__ = ["OAuthLogin", "setup_oauth"]
+
+Middleware = aiohttp.typedefs.Middleware
+
+
+class OAuthLogin:
+    """The handle ``setup_oauth`` returns: configuration, providers, the login sub-app, URLs."""
+
+    def __init__(
+        self,
+        *,
+        config: OAuthConfig,
+        providers: Sequence[Provider],
+        storage: aiohttp_session.AbstractStorage | None,
+        client_session: aiohttp.ClientSession | None,
+    ) -> None:
+        self.config = config
+        self.providers: dict[str, Provider] = {p.name: p for p in providers}
+        self.storage = storage
+        self.login_app = web.Application()
+        self._injected = client_session
+        self._http: aiohttp.ClientSession | None = client_session
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        """The one ``ClientSession`` of the plugin (exists while the app runs)."""
+        if self._http is None or self._http.closed:
+            raise RuntimeError(
+                "the application is not running: the plugin's HTTP session is closed"
+            )
+        return self._http
+
+    def provider(self, name: str) -> Provider:
+        try:
+            return self.providers[name]
+        except KeyError:
+            raise UnknownProvider() from None
+
+    def _route_path(self, route: str, **parts: str) -> str:
+        return self.login_app.router[route].url_for(**parts).path
+
+    def login_url(self, provider: str | None = None, *, next: str | None = None) -> str:
+        """Path of the login page, or of one provider's login route, with an optional ``next``."""
+        if provider is None:
+            url = URL(self._route_path("login"))
+        else:
+            self.provider(provider)
+            url = URL(self._route_path("login_provider", provider=provider))
+        if next is not None:
+            url = url.with_query(next=next)
+        return external_path(self.config.public_url, str(url))
+
+    def logout_url(self) -> str:
+        return external_path(self.config.public_url, self._route_path("logout"))
+
+    def redirect_uri(self, provider: str, request: web.Request | None = None) -> str:
+        """The callback URL to register at ``provider`` (needs ``request`` without public_url)."""
+        path = self._route_path("callback", provider=self.provider(provider).name)
+        if self.config.public_url is None and request is None:
+            raise ValueError("without public_url the redirect URI depends on the request")
+        if request is None:
+            assert self.config.public_url is not None  # noqa: S101
+            return str(
+                self.config.public_url.with_path(external_path(self.config.public_url, path))
+            )
+        return str(external_url(self.config.public_url, request, path))
+
+    async def _client_session_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        """Own exactly one ClientSession for the app's lifetime (an injected one is not closed)."""
+        if self._injected is not None:
+            yield
+            return
+        self._http = aiohttp.ClientSession(
+            timeout=self.config.limits.client_timeout,
+            headers={"User-Agent": f"aiohttp-oauth2-login/{__version__}"},
+            cookie_jar=aiohttp.DummyCookieJar(),  # shared by all users: never keep cookies
+        )
+        try:
+            yield
+        finally:
+            await self._http.close()
+            self._http = None
+
+    async def _log_redirect_uris(self, app: web.Application) -> None:
+        for name in self.providers:
+            path = self._route_path("callback", provider=name)
+            if self.config.public_url is not None:
+                logger.info("redirect URI to register for %s: %s", name, self.redirect_uri(name))
+            else:
+                logger.info(
+                    "redirect URI for %s: <origin of the request>%s (set public_url in production)",
+                    name,
+                    path,
+                )
+
+
+def _has_session_middleware(app: web.Application) -> bool:
+    return any(getattr(m, "__module__", None) == "aiohttp_session" for m in app.middlewares)
+
+
+def _session_middleware(storage: aiohttp_session.AbstractStorage) -> Middleware:
+    """aiohttp-session's middleware, skipped when a parent app already runs one."""
+    inner = aiohttp_session.session_middleware(storage)
+
+    @web.middleware
+    async def oauth_session_middleware(
+        request: web.Request, handler: aiohttp.typedefs.Handler
+    ) -> web.StreamResponse:
+        if request.get(aiohttp_session.STORAGE_KEY) is not None:
+            return await handler(request)
+        return await inner(request, handler)
+
+    return oauth_session_middleware
+
+
+def _check_providers(providers: object) -> list[Provider]:
+    if isinstance(providers, Provider) or not isinstance(providers, Sequence) or not providers:
+        raise ConfigurationError("providers must be a non-empty list of Provider instances")
+    checked: list[Provider] = []
+    names: set[str] = set()
+    issuers: dict[str, str] = {}
+    for provider in providers:
+        if not isinstance(provider, Provider):
+            raise ConfigurationError(f"{provider!r} is not an aiohttp_oauth2_login Provider")
+        if provider.name in names:
+            raise ConfigurationError(f"two providers are named {provider.name!r}")
+        names.add(provider.name)
+        if provider.issuer is not None:
+            if provider.issuer in issuers:  # RFC 9207 mix-up defence needs distinct issuers
+                raise ConfigurationError(
+                    f"providers {issuers[provider.issuer]!r} and {provider.name!r} share the "
+                    f"issuer {provider.issuer!r}"
+                )
+            issuers[provider.issuer] = provider.name
+        checked.append(provider)
+    return checked
+
+
+def setup_oauth(
+    app: web.Application,
+    *,
+    providers: Sequence[Provider],
+    secret_key: str | bytes | Sequence[str | bytes] | None = None,
+    storage: aiohttp_session.AbstractStorage | None = None,
+    prefix: str = "/auth",
+    public_url: str | URL | None = None,
+    default_next: str = "/",
+    on_login: OnLogin | None = None,
+    session_lifetime: int | timedelta = timedelta(days=7),
+    idle_timeout: int | timedelta = timedelta(days=1),
+    http_timeout: float = 10.0,
+    client_session: aiohttp.ClientSession | None = None,
+    cookie_name: str = "aiohttp_oauth2",
+) -> OAuthLogin:
+    """Add OAuth2 / OpenID Connect login to ``app``; see the README for every option."""
+    # 1. validate everything before touching the app
+    if APP_KEY in app:
+        raise ConfigurationError("setup_oauth was already called on this application")
+    if app.router.frozen:
+        raise ConfigurationError(
+            "setup_oauth must be called before the application is started or mounted"
+        )
+    checked = _check_providers(providers)
+    public = parse_public_url(public_url)
+    lifetime = parse_duration(session_lifetime, "session_lifetime")
+    if on_login is not None and not callable(on_login):
+        raise ConfigurationError("on_login must be an async function (request, user, token)")
+    if isinstance(http_timeout, bool) or not isinstance(http_timeout, int | float):
+        raise ConfigurationError("http_timeout must be a number of seconds")
+    if not 0 < http_timeout <= 120:
+        raise ConfigurationError("http_timeout must be between 0 and 120 seconds")
+    secure = public is not None and public.scheme == "https"
+    reuse = _has_session_middleware(app)
+    if reuse and storage is not None:
+        raise ConfigurationError(
+            "the app already has aiohttp-session's middleware; its storage is used, "
+            "do not pass storage="
+        )
+    if storage is not None and not isinstance(storage, aiohttp_session.AbstractStorage):
+        raise ConfigurationError("storage must be an aiohttp_session.AbstractStorage")
+    if storage is not None and secret_key is not None:
+        raise ConfigurationError("pass either storage= or secret_key=, not both")
+    if storage is None and not reuse:
+        if secret_key is None:
+            if secure:
+                raise ConfigurationError(
+                    "secret_key is required with an https public_url; generate one with "
+                    "'python -m aiohttp_oauth2_login keygen'"
+                )
+            warnings.warn(
+                "aiohttp_oauth2_login: no secret_key given, using a random key: sessions end "
+                "when the process restarts. Never run like this in production.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            secret_key = generate_key()
+        storage = CookieStorage(
+            secret_key, cookie_name=cookie_name, secure=secure, max_age=lifetime
+        )
+    config = OAuthConfig(
+        prefix=parse_prefix(prefix),
+        public_url=public,
+        default_next=parse_default_next(default_next),
+        session_lifetime=lifetime,
+        idle_timeout=min(parse_duration(idle_timeout, "idle_timeout"), lifetime),
+        limits=HttpLimits(
+            total_timeout=float(http_timeout), connect_timeout=min(5.0, http_timeout)
+        ),
+        on_login=on_login,
+        secure_cookies=secure,
+    )
+    # 2. store, 3. wire
+    login = OAuthLogin(
+        config=config, providers=checked, storage=storage, client_session=client_session
+    )
+    add_routes(login)
+    login.login_app[LOGIN_APP_KEY] = login
+    app[APP_KEY] = login
+    if not reuse:
+        assert storage is not None  # noqa: S101
+        app.middlewares.append(_session_middleware(storage))
+    app.add_subapp(config.prefix, login.login_app)
+    app.cleanup_ctx.append(login._client_session_ctx)
+    app.on_startup.append(login._log_redirect_uris)
+    return login

@@ -1,0 +1,145 @@
+"""Login transactions: ``state``, the PKCE verifier and the OIDC nonce; created, consumed once.
+
+A transaction lives in the browser's (encrypted) session, so a ``state`` is bound to the browser
+that started the login. ``state`` carries no meaning: the provider and ``next`` are looked up, never
+decoded from it (SECURITY.md 2).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidState
+
+__all__ = [
+    "MAX_LIVE",
+    "TRANSACTION_TTL",
+    "Transaction",
+    "code_challenge",
+    "check_transaction",
+    "load_transactions",
+    "new_transaction",
+    "pop_transaction",
+    "store_transaction",
+]
+
+MAX_LIVE = 5  # live transactions per browser (tabs)
+TRANSACTION_TTL = 600  # seconds
+_STATE_BYTES = 32  # 256 bits
+_STATE_LEN = 43  # len(urlsafe_b64encode(32 bytes)) without padding
+_STATE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _random_token() -> str:
+    return secrets.token_urlsafe(_STATE_BYTES)
+
+
+def code_challenge(verifier: str) -> str:
+    """The PKCE S256 challenge of ``verifier`` (RFC 7636 §4.2)."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transaction:
+    """One login attempt; the verifier and nonce never leave the server except as PKCE/nonce."""
+
+    state: str
+    verifier: str
+    nonce: str | None
+    provider: str
+    next: str
+    created: int
+
+    def expired(self, now: float) -> bool:
+        return not (self.created - 5 <= now < self.created + TRANSACTION_TTL)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "s": self.state,
+            "v": self.verifier,
+            "n": self.nonce,
+            "p": self.provider,
+            "x": self.next,
+            "c": self.created,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Transaction | None:
+        """Parse a stored transaction; anything of the wrong shape is dropped, never trusted."""
+        if not isinstance(data, dict):
+            return None
+        fields = (data.get("s"), data.get("v"), data.get("p"), data.get("x"))
+        nonce, created = data.get("n"), data.get("c")
+        if not all(isinstance(f, str) for f in fields) or not isinstance(created, int):
+            return None
+        if nonce is not None and not isinstance(nonce, str):
+            return None
+        state, verifier, provider, next_ = fields
+        assert isinstance(state, str) and isinstance(verifier, str)  # noqa: S101 - narrowing
+        assert isinstance(provider, str) and isinstance(next_, str)  # noqa: S101 - narrowing
+        return cls(
+            state=state,
+            verifier=verifier,
+            nonce=nonce,
+            provider=provider,
+            next=next_,
+            created=created,
+        )
+
+
+def new_transaction(*, provider: str, next_url: str, oidc: bool) -> Transaction:
+    """A fresh transaction: 256-bit state, 256-bit PKCE verifier, and a nonce for OIDC."""
+    return Transaction(
+        state=_random_token(),
+        verifier=_random_token(),
+        nonce=_random_token() if oidc else None,
+        provider=provider,
+        next=next_url,
+        created=int(time.time()),
+    )
+
+
+def load_transactions(raw: Any, now: float) -> list[Transaction]:
+    """The live transactions in a session value, oldest first; expired or malformed ones dropped."""
+    if not isinstance(raw, list):
+        return []
+    loaded = (Transaction.from_dict(item) for item in raw[: MAX_LIVE * 2])
+    return [tx for tx in loaded if tx is not None and not tx.expired(now)]
+
+
+def store_transaction(live: Sequence[Transaction], tx: Transaction) -> list[Transaction]:
+    """``live`` plus ``tx``, keeping only the newest ``MAX_LIVE`` (the oldest is evicted)."""
+    return [*live, tx][-MAX_LIVE:]
+
+
+def pop_transaction(
+    live: Sequence[Transaction], state: str
+) -> tuple[Transaction | None, list[Transaction]]:
+    """Remove the transaction of ``state`` from ``live``: (it or None, the remaining ones).
+
+    The caller stores the remaining list whatever happens next, so a state is consumed once.
+    """
+    if len(state) != _STATE_LEN or not _STATE_CHARS.issuperset(state):
+        return None, list(live)
+    found: Transaction | None = None
+    for tx in live:  # compare against every entry: no early exit on a match
+        if hmac.compare_digest(tx.state.encode(), state.encode()):
+            found = tx
+    return found, [tx for tx in live if tx is not found]
+
+
+def check_transaction(tx: Transaction | None, provider: str) -> Transaction:
+    """The transaction if it belongs to ``provider``; ``InvalidState`` otherwise."""
+    if tx is None:
+        raise InvalidState()
+    if not hmac.compare_digest(tx.provider.encode(), provider.encode()):
+        raise InvalidState("This sign-in response belongs to another provider. Please start again.")
+    return tx

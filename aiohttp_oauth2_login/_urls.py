@@ -1,0 +1,66 @@
+"""URLs the plugin builds or accepts: redirect URIs, external paths, safe ``next`` values."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+from yarl import URL
+
+__all__ = ["external_path", "external_url", "request_origin", "safe_next", "same_origin"]
+
+_MAX_NEXT = 2048
+# printable ASCII only: no control characters, no fullwidth or other look-alike characters
+_NEXT_OK = re.compile(r"/(?![/\\])[\x21-\x7e]*")
+
+
+def safe_next(value: object, default: str) -> str:
+    """``value`` if it is a same-origin path (``/x``, not ``//x``, no scheme), else ``default``.
+
+    Open-redirect defence (SECURITY.md 26): anything a browser could resolve to another origin
+    is replaced, never "repaired".
+    """
+    if not isinstance(value, str) or len(value) > _MAX_NEXT or not _NEXT_OK.fullmatch(value):
+        return default
+    if "\\" in value:
+        return default
+    url = URL(value)
+    if url.scheme or url.host is not None or not url.path.startswith("/"):
+        return default
+    return value
+
+
+def external_url(public_url: URL | None, request: web.Request, path: str) -> URL:
+    """The absolute URL of an app path as browsers and providers see it.
+
+    With ``public_url`` configured, ``Host`` and ``X-Forwarded-*`` never matter (SECURITY.md 5).
+    """
+    if public_url is not None:
+        return public_url.with_path(public_url.path.rstrip("/") + path, encoded=False)
+    return request.url.origin().with_path(path)
+
+
+def external_path(public_url: URL | None, path: str) -> str:
+    """``path`` prefixed with the path part of ``public_url`` (for apps behind a path proxy)."""
+    if public_url is None:
+        return path
+    return public_url.path.rstrip("/") + path
+
+
+def request_origin(public_url: URL | None, request: web.Request) -> str:
+    """This site's origin as a browser would send it in ``Origin``."""
+    url = public_url if public_url is not None else request.url
+    return str(url.origin())
+
+
+def same_origin(public_url: URL | None, request: web.Request) -> bool:
+    """Whether a state-changing request comes from this site (CSRF defence, SECURITY.md 27).
+
+    ``Origin`` decides when present; otherwise ``Sec-Fetch-Site`` must say ``same-origin``;
+    a request with neither is refused.
+    """
+    origin = request.headers.getall("Origin", [])
+    if origin:
+        return len(origin) == 1 and origin[0] == request_origin(public_url, request)
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    return fetch_site == "same-origin"

@@ -1,0 +1,314 @@
+"""The login sub-app's handlers: parse the request, call the flow, map results to responses.
+
+Every failure inside the callback becomes a returned error page (never a raised exception) so
+that aiohttp-session saves the consumed transaction whatever the outcome (SECURITY.md 8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from multidict import MultiMapping
+
+from ._cookie_storage import MAX_COOKIE_BYTES, CookieStorage
+from ._flow import authorization_url, exchange_code, revoke_token
+from ._pages import SECURITY_HEADERS, error_response, json_response, page, wants_json
+from ._session import clear_login, load_pending, save_pending, start_login_session
+from ._transaction import (
+    Transaction,
+    check_transaction,
+    new_transaction,
+    pop_transaction,
+    store_transaction,
+)
+from ._urls import external_path, safe_next, same_origin
+from .errors import (
+    AccessDenied,
+    CrossSiteRequest,
+    InvalidRequest,
+    IssuerMismatch,
+    LoginFlowError,
+    LoginRefused,
+    OAuthLoginError,
+    ProviderError,
+    SessionTooLarge,
+)
+from .log import logger
+from .providers.base import Endpoints, Provider
+from .tokens import TokenSet
+from .user import User
+
+if TYPE_CHECKING:
+    from ._setup import OAuthLogin
+
+__all__ = ["add_routes"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_MAX_PARAM = 4096
+REVOCATION_TIMEOUT = 3.0  # seconds; logout never waits longer for the provider
+#: RFC 6749 §4.1.2.1 error codes shown by name; anything else is a generic provider error
+_KNOWN_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "unauthorized_client",
+        "unsupported_response_type",
+        "invalid_scope",
+        "server_error",
+        "temporarily_unavailable",
+    }
+)
+#: tokens must never arrive on the front channel (code flow only, SECURITY.md 1)
+_FRONT_CHANNEL_TOKENS = ("access_token", "id_token", "token")
+
+
+def _one(query: MultiMapping[str], name: str, *, required: bool = False) -> str | None:
+    """The single value of a callback parameter: printable ASCII, bounded, not repeated."""
+    values = query.getall(name, [])
+    if len(values) > 1:
+        raise InvalidRequest(f"The sign-in response repeats the parameter {name!r}.")
+    if not values:
+        if required:
+            raise InvalidRequest(f"The sign-in response lacks the parameter {name!r}.")
+        return None
+    value = values[0]
+    if len(value) > _MAX_PARAM or not value.isascii() or not value.isprintable():
+        raise InvalidRequest(f"The sign-in response has a malformed {name!r}.")
+    return value
+
+
+def _provider_error(error: str, description: str | None) -> LoginFlowError:
+    """Map ``error=...`` on the callback; the description is truncated and escaped later."""
+    if error == "access_denied":
+        return AccessDenied()
+    if error in ("server_error", "temporarily_unavailable"):
+        return ProviderError(f"The sign-in provider reported a temporary problem ({error}).")
+    shown = error if error in _KNOWN_ERRORS else "error"
+    text = f"The sign-in provider refused the request ({shown})."
+    if description:
+        text += f" It said: {description[:200]}"
+    return InvalidRequest(text, error=shown if shown != "error" else "invalid_request")
+
+
+class LoginViews:
+    """Handlers bound to one ``OAuthLogin`` handle."""
+
+    def __init__(self, login: OAuthLogin) -> None:
+        self.login = login
+        self.config = login.config
+
+    def _retry(self, provider: str | None = None) -> str:
+        return self.login.login_url(provider)
+
+    async def chooser(self, request: web.Request) -> web.StreamResponse:
+        """GET /auth/login: the provider list (HTML, or JSON for API clients)."""
+        next_ = safe_next(request.query.get("next"), self.config.default_next)
+        links = [
+            (p.name, p.title, self.login.login_url(p.name, next=next_))
+            for p in self.login.providers.values()
+        ]
+        if wants_json(request):
+            return json_response(
+                {"providers": [{"name": n, "title": t, "login_url": u} for n, t, u in links]}
+            )
+        body = "<p>Choose how to sign in.</p>" + "".join(
+            f'<a class="btn" href="{html.escape(url)}">Sign in with {html.escape(title)}</a>'
+            for _, title, url in links
+        )
+        return page("Sign in", body)
+
+    async def start(self, request: web.Request) -> web.StreamResponse:
+        """GET /auth/login/{provider}: a new transaction and a 302 to the provider."""
+        try:
+            provider = self.login.provider(request.match_info["provider"])
+            endpoints = await provider.endpoints(self.login.http, self.config.limits)
+        except LoginFlowError as exc:
+            return error_response(request, exc)
+        nexts = request.query.getall("next", [])
+        next_ = safe_next(nexts[0] if len(nexts) == 1 else None, self.config.default_next)
+        tx = new_transaction(provider=provider.name, next_url=next_, oidc=provider.oidc)
+        await save_pending(request, store_transaction(await load_pending(request), tx))
+        url = authorization_url(
+            provider,
+            endpoints,
+            redirect_uri=self.login.redirect_uri(provider.name, request),
+            tx=tx,
+        )
+        return web.Response(status=302, headers={**SECURITY_HEADERS, "Location": url})
+
+    async def callback(self, request: web.Request) -> web.StreamResponse:
+        """GET /auth/callback/{provider}: consume the state first, then complete the login."""
+        name = request.match_info["provider"]
+        try:
+            provider = self.login.provider(name)
+            state = _one(request.query, "state", required=True)
+            assert state is not None  # noqa: S101 - required=True
+        except LoginFlowError as exc:
+            return error_response(request, exc)
+        tx, remaining = pop_transaction(await load_pending(request), state)
+        await save_pending(request, remaining)  # consumed, whatever happens next
+        try:
+            tx = check_transaction(tx, provider.name)
+            return await self._complete(
+                request, provider, tx.verifier, tx.nonce, tx.next, remaining
+            )
+        except LoginFlowError as exc:
+            logger.info("sign-in with %s failed: %s", provider.name, exc.error)
+            return error_response(request, exc, retry_url=self._retry(provider.name))
+        except web.HTTPException:
+            raise
+        except Exception:
+            logger.exception("sign-in with %s failed unexpectedly", provider.name)
+            return error_response(request, OAuthLoginError())
+
+    def _check_iss(self, endpoints: Endpoints, iss: str | None) -> None:
+        """RFC 9207: a present ``iss`` must match; a missing one only where it is promised."""
+        if endpoints.issuer is None:
+            return
+        if iss is None:
+            if endpoints.iss_parameter_supported:
+                raise IssuerMismatch()
+            return
+        if iss != endpoints.issuer:
+            raise IssuerMismatch()
+
+    async def _complete(
+        self,
+        request: web.Request,
+        provider: Provider,
+        verifier: str,
+        nonce: str | None,
+        next_: str,
+        remaining: list[Transaction],
+    ) -> web.StreamResponse:
+        query = request.query
+        code = _one(query, "code")
+        iss = _one(query, "iss")
+        error = _one(query, "error")
+        description = _one(query, "error_description")
+        if any(name in query for name in _FRONT_CHANNEL_TOKENS):
+            raise InvalidRequest("The sign-in response carried tokens in the URL; refused.")
+        http, limits = self.login.http, self.config.limits
+        endpoints = await provider.endpoints(http, limits)
+        self._check_iss(endpoints, iss)
+        if error is not None:
+            raise _provider_error(error, description)
+        if code is None:
+            raise InvalidRequest("The sign-in response lacks the parameter 'code'.")
+        redirect_uri = self.login.redirect_uri(provider.name, request)
+        token = await exchange_code(
+            http,
+            provider,
+            endpoints,
+            limits,
+            code=code,
+            redirect_uri=redirect_uri,
+            verifier=verifier,
+        )
+        user = await provider.complete_login(http, limits, endpoints, token, nonce=nonce)
+        refusal = await self._run_on_login(request, user, token)
+        if refusal is not None:
+            return refusal
+        session = await start_login_session(
+            request, user=user, provider=provider.name, token=token, pending=remaining
+        )
+        storage = self.login.storage
+        if (
+            isinstance(storage, CookieStorage)
+            and storage.set_cookie_size(session) > MAX_COOKIE_BYTES
+        ):
+            session.invalidate()
+            raise SessionTooLarge()
+        logger.info("user signed in with %s", provider.name)
+        headers = {**SECURITY_HEADERS, "Location": external_path(self.config.public_url, next_)}
+        return web.Response(status=303, headers=headers)
+
+    async def _run_on_login(
+        self, request: web.Request, user: User, token: TokenSet
+    ) -> web.StreamResponse | None:
+        hook = self.config.on_login
+        if hook is None:
+            return None
+        try:
+            return await hook(request, user, token)
+        except (web.HTTPException, LoginFlowError):
+            raise
+        except Exception as exc:
+            logger.exception("on_login hook failed: login refused")
+            raise LoginRefused() from exc
+
+    async def logout_page(self, request: web.Request) -> web.StreamResponse:
+        """GET /auth/logout: a confirmation form; changes nothing."""
+        next_ = safe_next(request.query.get("next"), self.config.default_next)
+        body = (
+            "<p>Do you want to sign out?</p>"
+            f'<form method="post" action="{html.escape(self.login.logout_url())}">'
+            f'<input type="hidden" name="next" value="{html.escape(next_)}">'
+            '<button class="primary" type="submit">Sign out</button></form>'
+        )
+        return page("Sign out", body)
+
+    async def logout(self, request: web.Request) -> web.StreamResponse:
+        """POST /auth/logout: same-origin check, local logout, best-effort revocation, 303."""
+        if not same_origin(self.config.public_url, request):
+            return error_response(request, CrossSiteRequest())
+        try:
+            form_next = (await request.post()).get("next")
+        except (ValueError, UnicodeDecodeError):
+            form_next = None
+        next_ = safe_next(form_next, self.config.default_next)
+        state = await clear_login(request, self.config)
+        for name, token in state.tokens.items():
+            provider = self.login.providers.get(name)
+            if provider is not None:
+                await self._revoke(provider, token)
+        if state.user is not None:
+            logger.info("user signed out from %s", state.user.provider)
+        headers = {**SECURITY_HEADERS, "Location": external_path(self.config.public_url, next_)}
+        return web.Response(status=303, headers=headers)
+
+    async def _revoke(self, provider: Provider, token: TokenSet) -> None:
+        """Best effort, bounded: local logout never waits long or fails because of this."""
+        value, hint = (
+            (token.refresh_token, "refresh_token")
+            if token.refresh_token
+            else (token.access_token, "access_token")
+        )
+        http, limits = self.login.http, self.config.limits
+
+        async def revoke() -> None:
+            endpoints = await provider.endpoints(http, limits)
+            await revoke_token(http, provider, endpoints, limits, value, hint)
+
+        try:
+            await asyncio.wait_for(revoke(), REVOCATION_TIMEOUT)
+        except (OAuthLoginError, asyncio.TimeoutError) as exc:
+            logger.warning("token revocation at %s failed: %s", provider.name, type(exc).__name__)
+
+
+def add_routes(login: OAuthLogin) -> None:
+    """The five routes of DESIGN.md §3 on the login sub-app (before it is mounted)."""
+    views = LoginViews(login)
+    router = login.login_app.router
+    router.add_get("/login", views.chooser, name="login")
+    router.add_get("/login/{provider}", views.start, name="login_provider")
+    router.add_get("/callback/{provider}", views.callback, name="callback")
+    router.add_get("/logout", views.logout_page, name="logout")
+    router.add_post("/logout", views.logout)
+    login.login_app.middlewares.append(_no_store)
+
+
+@web.middleware
+async def _no_store(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``Cache-Control: no-store`` on every answer of the login sub-app, errors included."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers["Cache-Control"] = "no-store"
+        raise
+    response.headers["Cache-Control"] = "no-store"
+    return response

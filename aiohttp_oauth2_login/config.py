@@ -1,0 +1,102 @@
+"""Frozen, validated configuration of one ``setup_oauth`` call."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from yarl import URL
+
+from ._http import HttpLimits
+from ._urls import safe_next
+from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from .tokens import TokenSet
+    from .user import User
+
+__all__ = [
+    "OAuthConfig",
+    "OnLogin",
+    "is_loopback",
+    "parse_duration",
+    "parse_prefix",
+    "parse_public_url",
+]
+
+#: ``on_login(request, user, token)``: return a response to refuse the login, or ``None``
+OnLogin = Callable[[web.Request, "User", "TokenSet"], Awaitable[web.StreamResponse | None]]
+
+_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+
+
+def parse_prefix(prefix: object) -> str:
+    """A sub-app prefix like ``/auth``: one or more path segments, no trailing slash."""
+    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
+        raise ConfigurationError(f"prefix must look like '/auth', got {prefix!r}")
+    return prefix
+
+
+def is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_public_url(value: object) -> URL | None:
+    """The external origin (and path prefix) of the app; http only on loopback."""
+    if value is None:
+        return None
+    if not isinstance(value, str | URL):
+        raise ConfigurationError("public_url must be a string like 'https://app.example.com'")
+    url = URL(value)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(f"public_url must be an absolute http(s) URL, got {value!r}")
+    if url.query_string or url.fragment or url.user or url.password:
+        raise ConfigurationError("public_url must not have a query, fragment or credentials")
+    if url.scheme == "http" and not is_loopback(url.host):
+        raise ConfigurationError(
+            f"public_url {value!r} is plain http on a public host: tokens and cookies would "
+            "travel unencrypted; use https (http is accepted for localhost only)"
+        )
+    return url.with_path(url.path.rstrip("/") or "/")
+
+
+def parse_duration(value: object, what: str) -> int:
+    """Seconds from an int or a ``timedelta``; must be positive."""
+    if isinstance(value, timedelta):
+        value = int(value.total_seconds())
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigurationError(f"{what} must be a positive number of seconds or a timedelta")
+    return value
+
+
+def parse_default_next(value: object) -> str:
+    if safe_next(value, "") == "":
+        raise ConfigurationError(f"default_next must be a same-origin path like '/', got {value!r}")
+    assert isinstance(value, str)  # noqa: S101 - checked by safe_next
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OAuthConfig:
+    """Everything ``setup_oauth`` validated; read by the views and ``require_login``."""
+
+    prefix: str
+    public_url: URL | None
+    default_next: str
+    session_lifetime: int
+    idle_timeout: int
+    limits: HttpLimits
+    on_login: OnLogin | None
+    secure_cookies: bool

@@ -1,0 +1,7 @@
+"""OAuth 2.0 and OpenID Connect providers: generic ones and presets."""
+
+from .base import ClientAuth, Endpoints, Provider
+from .oauth2 import OAuth2Provider
+from .oidc import OIDCProvider
+
+__all__ = ["ClientAuth", "Endpoints", "OAuth2Provider", "OIDCProvider", "Provider"]

@@ -1,0 +1,189 @@
+"""The ``Provider`` base class and the resolved ``Endpoints`` of a provider.
+
+A provider is configuration plus a few overrides: endpoints, the scopes to ask for, how the client
+authenticates, and how a profile becomes a ``User``. Providers never import ``aiohttp.web``: they
+take the plugin's ``ClientSession`` and return data (STYLE.md 8).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import aiohttp
+from yarl import URL
+
+from .._http import HttpLimits
+from ..errors import ConfigurationError
+from ..tokens import TokenSet
+from ..user import User
+from ._profile import user_from_standard_claims
+
+__all__ = ["ClientAuth", "Endpoints", "Provider", "check_endpoint"]
+
+ClientAuth = Literal["client_secret_basic", "client_secret_post", "none"]
+_CLIENT_AUTH = ("client_secret_basic", "client_secret_post", "none")
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+#: authorization-request parameters the flow sets; extra parameters may never override them
+RESERVED_PARAMS = frozenset(
+    {
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+        "response_mode",
+        "request",
+        "request_uri",
+    }
+)
+
+
+def _is_text(value: object) -> bool:
+    """A non-empty ``str`` (configuration comes from users who may not run a type checker)."""
+    return isinstance(value, str) and value != ""
+
+
+def check_endpoint(url: str | None, what: str, *, required: bool = False) -> str | None:
+    """Validate a configured endpoint: an absolute http(s) URL without credentials or fragment."""
+    if url is None:
+        if required:
+            raise ConfigurationError(f"{what} is required")
+        return None
+    if not isinstance(url, str):
+        raise ConfigurationError(f"{what} must be a string URL")
+    parsed = URL(url)
+    if parsed.scheme not in ("https", "http") or not parsed.host:
+        raise ConfigurationError(f"{what} must be an absolute http(s) URL, got {url!r}")
+    if parsed.user is not None or parsed.password is not None or parsed.fragment:
+        raise ConfigurationError(f"{what} must not contain credentials or a fragment")
+    return url
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Endpoints:
+    """A provider's endpoints and metadata, resolved (OIDC: from discovery)."""
+
+    authorize_url: str
+    token_url: str
+    userinfo_url: str | None = None
+    revocation_url: str | None = None
+    end_session_url: str | None = None
+    jwks_uri: str | None = None
+    issuer: str | None = None
+    iss_parameter_supported: bool = False
+    id_token_algorithms: tuple[str, ...] = ("RS256",)
+
+
+class Provider(ABC):
+    """An OAuth 2.0 authorization server this app signs users in with."""
+
+    #: whether this provider speaks OpenID Connect (nonce, ID token)
+    oidc: ClassVar[bool] = False
+    #: default name and title of a preset
+    default_name: ClassVar[str] = ""
+    default_title: ClassVar[str] = ""
+    default_scopes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str | None = None,
+        name: str | None = None,
+        title: str | None = None,
+        scopes: Sequence[str] | None = None,
+        client_auth: ClientAuth = "client_secret_basic",
+        api_base_url: str | None = None,
+        authorize_params: Mapping[str, str] | None = None,
+    ) -> None:
+        name = name if name is not None else self.default_name
+        if not _is_text(name) or not _NAME.fullmatch(name):
+            raise ConfigurationError(
+                f"provider name {name!r} must be 1-32 characters of a-z, 0-9, '-' or '_'"
+            )
+        if not _is_text(client_id):
+            raise ConfigurationError(f"provider {name!r}: client_id must be a non-empty string")
+        if client_secret is not None and not _is_text(client_secret):
+            raise ConfigurationError(f"provider {name!r}: client_secret must be a non-empty string")
+        if client_auth not in _CLIENT_AUTH:
+            raise ConfigurationError(
+                f"provider {name!r}: client_auth must be one of {_CLIENT_AUTH}"
+            )
+        if client_auth != "none" and client_secret is None:
+            raise ConfigurationError(
+                f"provider {name!r}: client_secret is required with client_auth={client_auth!r}"
+            )
+        if isinstance(scopes, str | bytes):
+            raise ConfigurationError(f"provider {name!r}: scopes must be a list, not a string")
+        scopes = tuple(scopes) if scopes is not None else self.default_scopes
+        if any(not _is_text(s) or " " in s for s in scopes):
+            raise ConfigurationError(f"provider {name!r}: scopes must be a list of words")
+        extra = dict(authorize_params or {})
+        clash = RESERVED_PARAMS.intersection(extra)
+        if clash:
+            raise ConfigurationError(
+                f"provider {name!r}: authorize_params may not set {sorted(clash)}"
+            )
+        self.name = name
+        self.title = title or self.default_title or name.replace("-", " ").title()
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.client_auth: ClientAuth = client_auth
+        self.scopes: tuple[str, ...] = scopes
+        self.api_base_url = check_endpoint(api_base_url, f"provider {name!r}: api_base_url")
+        self.authorize_params: dict[str, str] = extra
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} client_id={self.client_id!r}>"
+
+    @classmethod
+    def from_env(cls, *, name: str | None = None, **kwargs: Any) -> Provider:
+        """Build from ``<NAME>_CLIENT_ID`` / ``<NAME>_CLIENT_SECRET`` environment variables."""
+        name = name or cls.default_name
+        prefix = re.sub(r"[^A-Z0-9]", "_", name.upper())
+        client_id = os.environ.get(f"{prefix}_CLIENT_ID")
+        if not client_id:
+            raise ConfigurationError(f"environment variable {prefix}_CLIENT_ID is not set")
+        secret = os.environ.get(f"{prefix}_CLIENT_SECRET") or None
+        return cls(name=name, client_id=client_id, client_secret=secret, **kwargs)
+
+    @property
+    def issuer(self) -> str | None:
+        """The issuer identifier, when known from configuration (RFC 9207 / OIDC)."""
+        return None
+
+    @abstractmethod
+    async def endpoints(self, http: aiohttp.ClientSession, limits: HttpLimits) -> Endpoints:
+        """The resolved endpoints (may fetch discovery metadata, lazily and once)."""
+
+    def token_request_headers(self) -> dict[str, str]:
+        """Extra headers for the token endpoint (GitHub wants ``Accept: application/json``)."""
+        return {}
+
+    def extra_authorize_params(self) -> dict[str, str]:
+        """Extra authorization-request parameters (``prompt``, ``hd``, ...)."""
+        return dict(self.authorize_params)
+
+    @abstractmethod
+    async def complete_login(
+        self,
+        http: aiohttp.ClientSession,
+        limits: HttpLimits,
+        endpoints: Endpoints,
+        token: TokenSet,
+        *,
+        nonce: str | None,
+    ) -> User:
+        """Validate what the token endpoint returned and build the ``User`` (after the exchange)."""
+
+    def user_from_profile(self, profile: Mapping[str, Any]) -> User:
+        """Map a profile (userinfo claims or an API object) to a ``User``; override for quirks."""
+        return user_from_standard_claims(self.name, profile)
