@@ -67,6 +67,7 @@ _HTML_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_STOPPING = web.AppKey("fake_provider_stopping", asyncio.Event)
 _CSS = """
 body{margin:0;background:#f3f4f6;color:#111827;font:16px/1.5 system-ui,sans-serif}
 main{max-width:26rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:.75rem;
@@ -260,9 +261,34 @@ def _bearer_challenge(error: str | None = None) -> web.Response:
 async def _read_form(request: web.Request) -> tuple[dict[str, str], bool]:
     """The form's string fields (first value of each) and whether no field was repeated."""
     post = await request.post()
-    fields = {key: value for key, value in post.items() if isinstance(value, str)}
-    unique = all(len(post.getall(key)) == 1 for key in fields)
-    return {key: str(post[key]) for key in fields}, unique
+    fields: dict[str, str] = {}
+    for key, value in post.items():
+        if isinstance(value, str):
+            fields.setdefault(key, value)
+    return fields, len(set(post.keys())) == len(post)
+
+
+async def _on_startup(app: web.Application) -> None:
+    app[_STOPPING].clear()
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    app[_STOPPING].set()  # lets hanging handlers end instead of stalling the shutdown
+
+
+async def _hang(request: web.Request, seconds: float = HANG_SECONDS) -> bool:
+    """Sleep, ending early when the client hangs up or the server shuts down.
+
+    Returns whether the client is still connected.
+    """
+    deadline = time.monotonic() + seconds
+    stopping = request.app[_STOPPING]
+    while time.monotonic() < deadline:
+        transport = request.transport
+        if stopping.is_set() or transport is None or transport.is_closing():
+            return False
+        await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+    return True
 
 
 def _client_auth_method(request: web.Request, form: Mapping[str, str]) -> str:
@@ -272,7 +298,11 @@ def _client_auth_method(request: web.Request, form: Mapping[str, str]) -> str:
 
 
 class FakeProvider:
-    """A fake OAuth 2.0 / OIDC authorization server with switchable failure modes."""
+    """A fake OAuth 2.0 / OIDC authorization server with switchable failure modes.
+
+    ``calls`` counts requests per step; ``"token"`` counts /token requests other than refresh
+    grants, which count as ``"refresh"``. State lives here, so one instance may serve several apps.
+    """
 
     def __init__(
         self,
@@ -314,7 +344,6 @@ class FakeProvider:
         self._access_tokens: dict[str, _AccessToken] = {}
         self._refresh_tokens: dict[str, _Grant] = {}
         self._runner: web.AppRunner | None = None
-        self._stopping = False
 
     def __repr__(self) -> str:
         issuer = self._issuer or "<not started>"
@@ -385,8 +414,9 @@ class FakeProvider:
     def make_app(self) -> web.Application:
         """Build an application serving the provider; mount it anywhere matching the issuer."""
         app = web.Application()
-        app.on_startup.append(self._on_startup)
-        app.on_shutdown.append(self._on_shutdown)
+        app[_STOPPING] = asyncio.Event()
+        app.on_startup.append(_on_startup)
+        app.on_shutdown.append(_on_shutdown)
         router = app.router
         router.add_get("/.well-known/openid-configuration", self._discovery)
         router.add_get("/jwks", self._jwks)
@@ -425,25 +455,6 @@ class FakeProvider:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
-
-    async def _on_startup(self, app: web.Application) -> None:
-        self._stopping = False
-
-    async def _on_shutdown(self, app: web.Application) -> None:
-        self._stopping = True
-
-    async def _hang(self, request: web.Request, seconds: float = HANG_SECONDS) -> bool:
-        """Sleep, but stop early when the client hangs up or the server shuts down.
-
-        Returns whether the client is still connected.
-        """
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            transport = request.transport
-            if self._stopping or transport is None or transport.is_closing():
-                return False
-            await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
-        return True
 
     # ---- internals -----------------------------------------------------------------------------
 
@@ -504,16 +515,19 @@ class FakeProvider:
         self._access_tokens[token] = _AccessToken(grant, scope, expires_at)
         return token
 
-    def _issue_tokens(self, grant: _Grant, *, nonce: str | None) -> dict[str, Any]:
+    def _issue_tokens(
+        self, grant: _Grant, *, nonce: str | None, scope: str | None = None
+    ) -> dict[str, Any]:
         """A token response body for *grant*, rotating its refresh token."""
         grant.refresh_token = secrets.token_urlsafe(32)
         self._refresh_tokens[grant.refresh_token] = grant
+        scope = grant.scope if scope is None else scope
         body: dict[str, Any] = {
-            "access_token": self._issue_access_token(grant, grant.scope),
+            "access_token": self._issue_access_token(grant, scope),
             "token_type": "Bearer",
             "expires_in": self.access_token_ttl,
             "refresh_token": grant.refresh_token,
-            "scope": grant.scope,
+            "scope": scope,
         }
         if "openid" in grant.scope.split():
             id_token = self._id_token(grant, nonce=nonce)
@@ -543,7 +557,7 @@ class FakeProvider:
             claims["aud"] = claims["azp"] = "other"
         if "id_token_multi_aud_no_azp" in fails:
             claims["aud"] = [self.client_id, "other"]
-            del claims["azp"]
+            claims.pop("azp", None)
         if "id_token_wrong_azp" in fails:
             # Several audiences, so azp must be checked under any reading of OIDC Core §3.1.3.7.
             claims["aud"] = [self.client_id, "other"]
@@ -781,7 +795,7 @@ class FakeProvider:
         self.token_requests.append({**form, "_auth": _client_auth_method(request, form)})
         fails = self.failures
         if "token_timeout" in fails:
-            await self._hang(request)
+            await _hang(request)
             return _oauth_error("temporarily_unavailable", "timed out", 503)
         if "token_redirect" in fails:
             location = self._url("/redirect-target")
@@ -880,7 +894,7 @@ class FakeProvider:
         requested = form.get("scope")
         if requested is not None and not set(requested.split()) <= set(grant.scope.split()):
             return _oauth_error("invalid_scope", "scope exceeds the original grant")
-        return self._issue_tokens(grant, nonce=None)
+        return self._issue_tokens(grant, nonce=None, scope=requested)
 
     async def _huge_response(self, request: web.Request) -> web.StreamResponse:
         """About 5 MB of valid JSON, chunked without a Content-Length."""
@@ -907,7 +921,7 @@ class FakeProvider:
         try:
             for index in range(len(body)):
                 await response.write(body[index : index + 1])
-                if index + 1 < len(body) and not await self._hang(request, 1.0):
+                if index + 1 < len(body) and not await _hang(request, 1.0):
                     return response
             await response.write_eof()
         except ConnectionError:
@@ -951,7 +965,7 @@ class FakeProvider:
     async def _revoke(self, request: web.Request) -> web.Response:
         self.calls["revoke"] += 1
         if "revoke_timeout" in self.failures:
-            await self._hang(request)
+            await _hang(request)
             return _oauth_error("temporarily_unavailable", "timed out", 503)
         if "revoke_500" in self.failures:
             return _oauth_error("server_error", "internal error (failure mode)", 500)

@@ -29,6 +29,7 @@ __all__ = [
     "clear_login",
     "load_auth",
     "load_pending",
+    "login_payload",
     "save_pending",
     "start_login_session",
 ]
@@ -130,6 +131,23 @@ async def start_login_session(
     """
     session = await aiohttp_session.new_session(request)
     now = int(time.time())
+    session[NAMESPACE] = login_payload(
+        user=user, provider=provider, token=token, pending=pending, keep_id_token=keep_id_token
+    )
+    request[AUTH_KEY] = AuthState(user=user, tokens={provider: token}, login_at=now)
+    return session
+
+
+def login_payload(
+    *,
+    user: User,
+    provider: str,
+    token: TokenSet,
+    pending: Sequence[Transaction] = (),
+    keep_id_token: bool = False,
+) -> dict[str, object]:
+    """The plugin's session data for a fresh login (also used by ``testing.login_as``)."""
+    now = int(time.time())
     raw: dict[str, object] = {
         "u": user.to_session(),
         "t": {provider: token.to_session(keep_id_token=keep_id_token)},
@@ -138,9 +156,7 @@ async def start_login_session(
     }
     if pending:
         raw["tx"] = [tx.to_dict() for tx in pending]
-    session[NAMESPACE] = raw
-    request[AUTH_KEY] = AuthState(user=user, tokens={provider: token}, login_at=now)
-    return session
+    return raw
 
 
 async def clear_login(request: web.Request, config: OAuthConfig) -> AuthState:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
@@ -125,8 +126,15 @@ class OAuthLogin:
                 )
 
 
-def _has_session_middleware(app: web.Application) -> bool:
-    return any(getattr(m, "__module__", None) == "aiohttp_session" for m in app.middlewares)
+def _existing_session_storage(app: web.Application) -> aiohttp_session.AbstractStorage | None:
+    """The storage of an aiohttp-session middleware already on ``app`` (reused, not doubled)."""
+    for middleware in app.middlewares:
+        if getattr(middleware, "__module__", None) == "aiohttp_session":
+            found = inspect.getclosurevars(middleware).nonlocals.get("storage")
+            if isinstance(found, aiohttp_session.AbstractStorage):
+                return found
+            raise ConfigurationError("cannot use the app's aiohttp-session middleware")
+    return None
 
 
 def _session_middleware(storage: aiohttp_session.AbstractStorage) -> Middleware:
@@ -201,11 +209,12 @@ def setup_oauth(
     if not 0 < http_timeout <= 120:
         raise ConfigurationError("http_timeout must be between 0 and 120 seconds")
     secure = public is not None and public.scheme == "https"
-    reuse = _has_session_middleware(app)
-    if reuse and storage is not None:
+    existing = _existing_session_storage(app)
+    reuse = existing is not None
+    if reuse and (storage is not None or secret_key is not None):
         raise ConfigurationError(
-            "the app already has aiohttp-session's middleware; its storage is used, "
-            "do not pass storage="
+            "the app already has aiohttp-session's middleware and its storage is used: "
+            "do not pass storage= or secret_key="
         )
     if storage is not None and not isinstance(storage, aiohttp_session.AbstractStorage):
         raise ConfigurationError("storage must be an aiohttp_session.AbstractStorage")
@@ -240,6 +249,8 @@ def setup_oauth(
         on_login=on_login,
         secure_cookies=secure,
     )
+    if existing is not None:
+        storage = existing
     # 2. store, 3. wire
     login = OAuthLogin(
         config=config, providers=checked, storage=storage, client_session=client_session

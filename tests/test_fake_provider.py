@@ -594,11 +594,16 @@ async def test_refresh_rotation_and_reuse_detection(client: Client, fake: FakePr
     assert (await resp.json())["error"] == "invalid_grant"
 
 
-async def test_refresh_scope_cannot_grow(client: Client, fake: FakeProvider) -> None:
+async def test_refresh_scope_can_shrink_but_not_grow(client: Client, fake: FakeProvider) -> None:
     body = await login(client, fake, scope="openid email")
     form = {"grant_type": "refresh_token", "refresh_token": body["refresh_token"], "scope": "admin"}
     resp = await client.post("/token", data=form, headers=basic())
     assert (await resp.json())["error"] == "invalid_scope"
+    form["scope"] = "email"
+    renewed = await (await client.post("/token", data=form, headers=basic())).json()
+    assert renewed["scope"] == "email"
+    bearer = {"Authorization": f"Bearer {renewed['access_token']}"}
+    assert (await (await client.get("/api/me", headers=bearer)).json())["token_scope"] == "email"
 
 
 # ---- userinfo, API, revocation, logout --------------------------------------------------------
@@ -691,7 +696,9 @@ async def test_logout(client: Client, fake: FakeProvider) -> None:
         "/logout", params={"post_logout_redirect_uri": "javascript:x"}, allow_redirects=False
     )
     assert resp.status == 400 and "Location" not in resp.headers
-    assert fake.calls["end_session"] == 3
+    resp = await client.post("/logout", data=params, allow_redirects=False)
+    assert resp.headers["Location"] == "https://rp.example/bye?state=s1"
+    assert fake.calls["end_session"] == 4
 
 
 # ---- serving ----------------------------------------------------------------------------------
@@ -714,6 +721,31 @@ async def test_start_and_stop_on_a_real_port() -> None:
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.ClientConnectionError):
             await session.get(issuer + "/jwks")
+
+
+async def test_stop_does_not_wait_for_a_hanging_request() -> None:
+    fake = FakeProvider()
+    issuer = await fake.start()
+    fake.fail("token_timeout")
+    port = int(issuer.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    body = b"grant_type=authorization_code"
+    writer.write(
+        b"POST /token HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    await writer.drain()
+    for _ in range(100):
+        if fake.calls["token"]:
+            break
+        await asyncio.sleep(0.01)
+    assert fake.calls["token"] == 1
+    started = time.monotonic()
+    await fake.stop()
+    assert time.monotonic() - started < 2
+    writer.close()
+    await writer.wait_closed()
 
 
 async def test_start_keeps_explicit_issuer() -> None:
