@@ -43,7 +43,7 @@ class OAuthLogin:
         *,
         config: OAuthConfig,
         providers: Sequence[Provider],
-        storage: aiohttp_session.AbstractStorage | None,
+        storage: aiohttp_session.AbstractStorage,
         client_session: aiohttp.ClientSession | None,
     ) -> None:
         self.config = config
@@ -175,6 +175,46 @@ def _check_providers(providers: object) -> list[Provider]:
     return checked
 
 
+def _choose_storage(
+    app: web.Application,
+    storage: aiohttp_session.AbstractStorage | None,
+    secret_key: str | bytes | Sequence[str | bytes] | None,
+    *,
+    secure: bool,
+    cookie_name: str,
+    max_age: int,
+) -> tuple[aiohttp_session.AbstractStorage, bool]:
+    """(the session storage, whether an existing aiohttp-session middleware is reused)."""
+    existing = _existing_session_storage(app)
+    if existing is not None:
+        if storage is not None or secret_key is not None:
+            raise ConfigurationError(
+                "the app already has aiohttp-session's middleware and its storage is used: "
+                "do not pass storage= or secret_key="
+            )
+        return existing, True
+    if storage is not None:
+        if not isinstance(storage, aiohttp_session.AbstractStorage):
+            raise ConfigurationError("storage must be an aiohttp_session.AbstractStorage")
+        if secret_key is not None:
+            raise ConfigurationError("pass either storage= or secret_key=, not both")
+        return storage, False
+    if secret_key is None:
+        if secure:
+            raise ConfigurationError(
+                "secret_key is required with an https public_url; generate one with "
+                "'python -m aiohttp_oauth2_login keygen'"
+            )
+        warnings.warn(
+            "aiohttp_oauth2_login: no secret_key given, using a random key: sessions end "
+            "when the process restarts. Never run like this in production.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        secret_key = generate_key()
+    return CookieStorage(secret_key, cookie_name=cookie_name, secure=secure, max_age=max_age), False
+
+
 def setup_oauth(
     app: web.Application,
     *,
@@ -209,34 +249,6 @@ def setup_oauth(
     if not 0 < http_timeout <= 120:
         raise ConfigurationError("http_timeout must be between 0 and 120 seconds")
     secure = public is not None and public.scheme == "https"
-    existing = _existing_session_storage(app)
-    reuse = existing is not None
-    if reuse and (storage is not None or secret_key is not None):
-        raise ConfigurationError(
-            "the app already has aiohttp-session's middleware and its storage is used: "
-            "do not pass storage= or secret_key="
-        )
-    if storage is not None and not isinstance(storage, aiohttp_session.AbstractStorage):
-        raise ConfigurationError("storage must be an aiohttp_session.AbstractStorage")
-    if storage is not None and secret_key is not None:
-        raise ConfigurationError("pass either storage= or secret_key=, not both")
-    if storage is None and not reuse:
-        if secret_key is None:
-            if secure:
-                raise ConfigurationError(
-                    "secret_key is required with an https public_url; generate one with "
-                    "'python -m aiohttp_oauth2_login keygen'"
-                )
-            warnings.warn(
-                "aiohttp_oauth2_login: no secret_key given, using a random key: sessions end "
-                "when the process restarts. Never run like this in production.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            secret_key = generate_key()
-        storage = CookieStorage(
-            secret_key, cookie_name=cookie_name, secure=secure, max_age=lifetime
-        )
     config = OAuthConfig(
         prefix=parse_prefix(prefix),
         public_url=public,
@@ -249,8 +261,9 @@ def setup_oauth(
         on_login=on_login,
         secure_cookies=secure,
     )
-    if existing is not None:
-        storage = existing
+    storage, reuse = _choose_storage(
+        app, storage, secret_key, secure=secure, cookie_name=cookie_name, max_age=lifetime
+    )
     # 2. store, 3. wire
     login = OAuthLogin(
         config=config, providers=checked, storage=storage, client_session=client_session
@@ -259,7 +272,6 @@ def setup_oauth(
     login.login_app[LOGIN_APP_KEY] = login
     app[APP_KEY] = login
     if not reuse:
-        assert storage is not None  # noqa: S101
         app.middlewares.append(_session_middleware(storage))
     app.add_subapp(config.prefix, login.login_app)
     app.cleanup_ctx.append(login._client_session_ctx)

@@ -72,7 +72,7 @@ def login_redirect(
 def _forbidden(request: web.Request) -> web.HTTPException:
     page = error_response(request, LoginRefused("You are signed in but may not open this page."))
     headers = {k: v for k, v in page.headers.items() if k in SECURITY_HEADERS}
-    return web.HTTPForbidden(body=page.body, content_type=page.content_type, headers=headers)
+    return web.HTTPForbidden(text=page.text, content_type=page.content_type, headers=headers)
 
 
 async def require_login(

@@ -82,8 +82,6 @@ async def login_as(
         access_token="test-" + secrets.token_urlsafe(16), expires_at=int(time.time()) + 3600
     )
     storage = login.storage
-    if storage is None:  # pragma: no cover - setup_oauth always records one
-        raise LookupError("the app has no session storage")
     session = await storage.new_session()
     session[NAMESPACE] = login_payload(user=user, provider=name, token=token)
     response = web.Response()
