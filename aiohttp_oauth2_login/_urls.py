@@ -56,11 +56,13 @@ def request_origin(public_url: URL | None, request: web.Request) -> str:
 def same_origin(public_url: URL | None, request: web.Request) -> bool:
     """Whether a state-changing request comes from this site (CSRF defence, SECURITY.md 27).
 
-    ``Origin`` decides when present; otherwise ``Sec-Fetch-Site`` must say ``same-origin``;
-    a request with neither is refused.
+    ``Origin`` decides when present (and not the opaque ``null``); otherwise
+    ``Sec-Fetch-Site`` must say ``same-origin``; a request with neither is refused.
     """
     origin = request.headers.getall("Origin", [])
-    if origin:
-        return len(origin) == 1 and origin[0] == request_origin(public_url, request)
-    fetch_site = request.headers.get("Sec-Fetch-Site")
-    return fetch_site == "same-origin"
+    if len(origin) > 1:
+        return False
+    if origin and origin[0] != "null":
+        return origin[0] == request_origin(public_url, request)
+    fetch_site = request.headers.getall("Sec-Fetch-Site", [])
+    return fetch_site == ["same-origin"]

@@ -141,7 +141,13 @@ class LoginViews:
         return web.Response(status=302, headers={**SECURITY_HEADERS, "Location": url})
 
     async def callback(self, request: web.Request) -> web.StreamResponse:
-        """GET /auth/callback/{provider}: consume the state first, then complete the login."""
+        """GET /auth/callback/{provider}; no answer of it may leak its URL (code, state)."""
+        response = await self._callback(request)
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    async def _callback(self, request: web.Request) -> web.StreamResponse:
+        """Consume the state first, then complete the login."""
         name = request.match_info["provider"]
         try:
             provider = self.login.provider(name)
