@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import os
+import re
 import secrets
 from collections.abc import Sequence
 from typing import Any, cast
@@ -33,6 +34,7 @@ _VERSION = b"\x01"
 _NONCE = 12
 _MAX_VALUE = 8192  # longer cookie values are not even base64-decoded
 _INFO = b"aiohttp-oauth2-login session cookie v1"
+_COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")  # an RFC 6265 token
 
 
 def generate_key() -> str:
@@ -42,19 +44,26 @@ def generate_key() -> str:
 
 def parse_keys(secret_key: str | bytes | Sequence[str | bytes]) -> list[bytes]:
     """Decode one key or a list (newest first) of 32-byte url-safe base64 keys."""
-    keys = [secret_key] if isinstance(secret_key, str | bytes) else list(secret_key)
+    hint = "generate one with 'python -m aiohttp_oauth2_login keygen'"
+    if isinstance(secret_key, str | bytes):
+        keys: list[object] = [secret_key]
+    elif isinstance(secret_key, Sequence):
+        keys = list(secret_key)
+    else:
+        raise ConfigurationError(f"secret_key must be a key or a list of keys; {hint}")
     if not keys:
-        raise ConfigurationError("secret_key must not be an empty list")
+        raise ConfigurationError(f"secret_key must not be an empty list; {hint}")
     decoded: list[bytes] = []
     for index, key in enumerate(keys):
         try:
-            raw = base64.urlsafe_b64decode(key if isinstance(key, bytes) else key.encode())
-        except (binascii.Error, ValueError, UnicodeEncodeError, TypeError, AttributeError):
+            if isinstance(key, str):
+                key = key.encode("ascii")
+            raw = base64.urlsafe_b64decode(key) if isinstance(key, bytes) else b""
+        except (binascii.Error, ValueError):
             raw = b""
         if len(raw) != 32:
             raise ConfigurationError(
-                f"secret_key[{index}] is not 32 bytes of url-safe base64; generate one with "
-                "'python -m aiohttp_oauth2_login keygen'"
+                f"secret_key[{index}] is not 32 bytes of url-safe base64; {hint}"
             )
         decoded.append(raw)
     return decoded
@@ -83,6 +92,8 @@ class CookieStorage(AbstractStorage):
         secure: bool = False,
         max_age: int | None = None,
     ) -> None:
+        if not _COOKIE_NAME.fullmatch(cookie_name):
+            raise ConfigurationError(f"cookie_name {cookie_name!r} is not a valid cookie name")
         if secure and not cookie_name.startswith("__Host-"):
             cookie_name = "__Host-" + cookie_name
         super().__init__(
@@ -95,6 +106,22 @@ class CookieStorage(AbstractStorage):
         )
         self._ciphers = [_derive(k) for k in parse_keys(secret_key)]
         self._aad = cookie_name.encode()
+
+    def save_cookie(
+        self, response: web.StreamResponse, cookie_data: str, *, max_age: int | None = None
+    ) -> None:
+        """Set the cookie; a deletion keeps ``Secure``, without which browsers ignore it for
+        ``__Host-`` cookies (logout would silently keep the old session)."""
+        if cookie_data:
+            super().save_cookie(response, cookie_data, max_age=max_age)
+            return
+        response.del_cookie(
+            self.cookie_name,
+            path="/",
+            secure=bool(self.cookie_params["secure"]),
+            httponly=True,
+            samesite="Lax",
+        )
 
     def encrypt(self, data: dict[str, Any]) -> str:
         """The cookie value for ``data`` under the current key."""

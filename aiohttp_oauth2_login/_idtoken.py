@@ -68,7 +68,7 @@ class JWKSCache:
 
     def __init__(self) -> None:
         self._keys: list[_Key] | None = None
-        self._fetched_at = 0.0
+        self._refetched_at: float | None = None
         self._flight: SingleFlight[list[_Key]] = SingleFlight()
 
     async def _fetch(self, http: aiohttp.ClientSession, limits: HttpLimits, uri: str) -> list[_Key]:
@@ -77,15 +77,23 @@ class JWKSCache:
             logger.warning("JWKS request answered HTTP %d", answer.status)
             raise ProviderError()
         keys = _parse_jwks(answer.body)
-        self._keys, self._fetched_at = keys, time.monotonic()
+        self._keys = keys
         return keys
 
     async def keys(
         self, http: aiohttp.ClientSession, limits: HttpLimits, uri: str, *, refetch: bool = False
     ) -> list[_Key]:
-        """The cached keys; ``refetch`` asks for a fresh copy unless one was fetched recently."""
-        cooled = time.monotonic() - self._fetched_at >= REFETCH_COOLDOWN
-        if self._keys is None or (refetch and cooled) or self._flight.running:
+        """The cached keys; ``refetch`` (an unknown ``kid``) asks for a fresh copy, at most once
+        per cooldown so that tokens with made-up kids cannot make us hammer the provider.
+        """
+        if self._flight.running:
+            return await self._flight.run(lambda: self._fetch(http, limits, uri))
+        if refetch:
+            now = time.monotonic()
+            if self._refetched_at is not None and now - self._refetched_at < REFETCH_COOLDOWN:
+                return self._keys or []
+            self._refetched_at = now
+        if self._keys is None or refetch:
             return await self._flight.run(lambda: self._fetch(http, limits, uri))
         return self._keys
 

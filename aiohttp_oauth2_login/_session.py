@@ -58,6 +58,8 @@ def _parse_auth(raw: dict[str, object], config: OAuthConfig, now: int) -> AuthSt
     login_at, last = raw.get("li"), raw.get("la")
     if user is None or not isinstance(login_at, int) or not isinstance(last, int):
         return None
+    if user.provider not in config.provider_names:  # a provider removed from the configuration
+        return None
     if now >= login_at + config.session_lifetime or now >= last + config.idle_timeout:
         return None
     if login_at > now + 60:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import warnings
 from collections.abc import AsyncIterator, Sequence
@@ -152,6 +153,14 @@ def _session_middleware(storage: aiohttp_session.AbstractStorage) -> Middleware:
     return oauth_session_middleware
 
 
+def _is_async_callable(obj: object) -> bool:
+    while isinstance(obj, functools.partial):
+        obj = obj.func
+    return inspect.iscoroutinefunction(obj) or (
+        callable(obj) and inspect.iscoroutinefunction(obj.__call__)
+    )
+
+
 def _check_providers(providers: object) -> list[Provider]:
     if isinstance(providers, Provider) or not isinstance(providers, Sequence) or not providers:
         raise ConfigurationError("providers must be a non-empty list of Provider instances")
@@ -242,7 +251,7 @@ def setup_oauth(
     checked = _check_providers(providers)
     public = parse_public_url(public_url)
     lifetime = parse_duration(session_lifetime, "session_lifetime")
-    if on_login is not None and not callable(on_login):
+    if on_login is not None and not _is_async_callable(on_login):
         raise ConfigurationError("on_login must be an async function (request, user, token)")
     if isinstance(http_timeout, bool) or not isinstance(http_timeout, int | float):
         raise ConfigurationError("http_timeout must be a number of seconds")
@@ -260,6 +269,7 @@ def setup_oauth(
         ),
         on_login=on_login,
         secure_cookies=secure,
+        provider_names=frozenset(p.name for p in checked),
     )
     storage, reuse = _choose_storage(
         app, storage, secret_key, secure=secure, cookie_name=cookie_name, max_age=lifetime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 from aiohttp import web
 from yarl import URL
@@ -22,7 +23,7 @@ def safe_next(value: object, default: str) -> str:
     """
     if not isinstance(value, str) or len(value) > _MAX_NEXT or not _NEXT_OK.fullmatch(value):
         return default
-    if "\\" in value:
+    if "\\" in value or not unquote(value).isprintable():  # also %0d%0a, %00 and friends
         return default
     url = URL(value)
     if url.scheme or url.host is not None or not url.path.startswith("/"):

@@ -100,3 +100,4 @@ class OAuthConfig:
     limits: HttpLimits
     on_login: OnLogin | None
     secure_cookies: bool
+    provider_names: frozenset[str]

@@ -45,5 +45,3 @@ def build_app(providers: list[Any], **options: Any) -> web.Application:
     options.setdefault("secret_key", KEY)
     setup_oauth(app, providers=providers, **options)
     return app
-
-

@@ -26,7 +26,9 @@ from aiohttp_oauth2_login._transaction import (
 URLSAFE_43 = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
-def _tx(state: str = "s" * 43, *, provider: str = "fake", created: int | None = None) -> Transaction:
+def _tx(
+    state: str = "s" * 43, *, provider: str = "fake", created: int | None = None
+) -> Transaction:
     return Transaction(
         state=state,
         verifier="v" * 43,

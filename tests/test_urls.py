@@ -96,6 +96,24 @@ SAME_ORIGIN_CASES = [
     ("origin other port", [("Origin", "http://app.example.com:8080")], None, False),
     ("origin other scheme", [("Origin", "https://app.example.com")], None, False),
     ("origin null", [("Origin", "null")], None, False),
+    (
+        "origin null, fetch same-origin",
+        [("Origin", "null"), ("Sec-Fetch-Site", "same-origin")],
+        None,
+        True,
+    ),
+    (
+        "origin null, fetch cross-site",
+        [("Origin", "null"), ("Sec-Fetch-Site", "cross-site")],
+        None,
+        False,
+    ),
+    (
+        "two fetch sites",
+        [("Sec-Fetch-Site", "same-origin"), ("Sec-Fetch-Site", "cross-site")],
+        None,
+        False,
+    ),
     ("origin empty", [("Origin", "")], None, False),
     (
         "two origins",
@@ -135,7 +153,9 @@ SAME_ORIGIN_CASES = [
     [case[1:] for case in SAME_ORIGIN_CASES],
     ids=[case[0] for case in SAME_ORIGIN_CASES],
 )
-def test_same_origin(headers: list[tuple[str, str]], public_url: str | None, expected: bool) -> None:
+def test_same_origin(
+    headers: list[tuple[str, str]], public_url: str | None, expected: bool
+) -> None:
     assert same_origin(parse_public_url(public_url), _request(headers)) is expected
 
 
