@@ -29,6 +29,7 @@ from .errors import (
     TokenValidationError,
     UnknownProvider,
 )
+from .log import RedactingAccessLogger
 from .tokens import TokenSet
 from .user import User
 
@@ -48,6 +49,7 @@ __all__ = [
     "ProviderError",
     "ProviderTimeout",
     "ReauthenticationRequired",
+    "RedactingAccessLogger",
     "SessionTooLarge",
     "TokenSet",
     "TokenValidationError",

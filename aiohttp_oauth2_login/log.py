@@ -5,7 +5,11 @@ from __future__ import annotations
 import logging
 import re
 
-__all__ = ["logger", "redact", "safe"]
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, StreamResponse
+from yarl import URL
+
+__all__ = ["RedactingAccessLogger", "logger", "redact", "redact_url", "safe"]
 
 logger = logging.getLogger("aiohttp_oauth2_login")
 
@@ -23,3 +27,54 @@ def safe(value: object, limit: int = 80) -> str:
     """Printable, length-capped text for logging values that came from outside (never secrets)."""
     text = _UNPRINTABLE.sub("?", str(value))
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+#: query parameters that carry secrets somewhere in an OAuth flow
+SECRET_PARAMS = frozenset(
+    {
+        "code",
+        "state",
+        "nonce",
+        "code_verifier",
+        "code_challenge",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "id_token_hint",
+        "token",
+        "client_secret",
+        "session_state",
+    }
+)
+
+
+def redact_url(url: URL) -> str:
+    """``url`` (path and query) with the values of secret-bearing parameters replaced."""
+    if not url.query_string:
+        return url.raw_path
+    query = [(k, "REDACTED" if k.lower() in SECRET_PARAMS else v) for k, v in url.query.items()]
+    return str(url.with_query(query))
+
+
+class RedactingAccessLogger(AbstractAccessLogger):
+    """An access logger that never writes a code, state, nonce or token (SECURITY.md 29).
+
+    Use it with ``web.run_app(app, access_log_class=RedactingAccessLogger)``; the line format
+    is aiohttp's default one, with the query string redacted and the Referer reduced to its origin.
+    """
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        referer = request.headers.get("Referer")
+        self.logger.info(
+            '%s "%s %s HTTP/%d.%d" %d %d "%s" "%s" %.6fs',
+            request.remote,
+            request.method,
+            safe(redact_url(request.rel_url), 2048),
+            request.version.major,
+            request.version.minor,
+            response.status,
+            response.body_length,
+            safe(str(URL(referer).origin()) if referer and URL(referer).absolute else "-"),
+            safe(request.headers.get("User-Agent", "-"), 200),
+            time,
+        )

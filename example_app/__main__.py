@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
+from aiohttp_oauth2_login import RedactingAccessLogger
+
 from . import create_app
 
 DEFAULT_HOST = "127.0.0.1"
@@ -94,7 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # configuration errors (ConfigurationError is a ValueError)
         logging.getLogger("example_app").error("cannot start: %s", exc)
         return 2
-    web.run_app(app, host=args.host, port=args.port, print=None)
+    web.run_app(
+        app,
+        host=args.host,
+        port=args.port,
+        print=None,
+        access_log_class=RedactingAccessLogger,
+    )
     return 0
 
 

@@ -26,6 +26,7 @@ EXPECTED = {
         "ProviderError",
         "ProviderTimeout",
         "ReauthenticationRequired",
+        "RedactingAccessLogger",
         "SessionTooLarge",
         "TokenSet",
         "TokenValidationError",
