@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 from ._cookie_storage import CookieStorage, generate_key
 from ._setup import OAuthLogin, setup_oauth
 from .auth import get_user, login_required, logout, require_login
+from .client import AuthenticatedClient, get_client
 from .errors import (
     AccessDenied,
     ConfigurationError,
@@ -35,6 +36,7 @@ from .user import User
 
 __all__ = [
     "AccessDenied",
+    "AuthenticatedClient",
     "ConfigurationError",
     "CookieStorage",
     "CrossSiteRequest",
@@ -57,6 +59,7 @@ __all__ = [
     "User",
     "__version__",
     "generate_key",
+    "get_client",
     "get_user",
     "login_required",
     "logout",

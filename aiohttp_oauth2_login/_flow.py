@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import replace
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import aiohttp
@@ -18,8 +19,10 @@ from ._http import HttpLimits, fetch_json
 from ._transaction import Transaction, code_challenge
 from .errors import ProviderError, TokenValidationError
 from .log import logger, safe
-from .providers.base import Endpoints, Provider
 from .tokens import TokenSet
+
+if TYPE_CHECKING:
+    from .providers.base import Endpoints, Provider
 
 __all__ = ["authorization_url", "exchange_code", "refresh_tokens", "revoke_token"]
 

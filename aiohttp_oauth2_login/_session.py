@@ -27,11 +27,13 @@ __all__ = [
     "NAMESPACE",
     "AuthState",
     "clear_login",
+    "drop_tokens",
     "load_auth",
     "load_pending",
     "login_payload",
     "save_pending",
     "start_login_session",
+    "store_tokens",
 ]
 
 NAMESPACE = "oauth"
@@ -168,3 +170,32 @@ async def clear_login(request: web.Request, config: OAuthConfig) -> AuthState:
     session.invalidate()
     request[AUTH_KEY] = AuthState()
     return before
+
+
+async def store_tokens(
+    request: web.Request, provider: str, token: TokenSet, *, keep_id_token: bool = False
+) -> None:
+    """Write refreshed tokens back into the session (saved with this request's response)."""
+    session = await aiohttp_session.get_session(request)
+    raw = dict(_namespace(session))
+    stored = raw.get("t")
+    tokens = dict(stored) if isinstance(stored, dict) else {}
+    tokens[provider] = token.to_session(keep_id_token=keep_id_token)
+    raw["t"] = tokens
+    session[NAMESPACE] = raw
+    state = request.get(AUTH_KEY)
+    if isinstance(state, AuthState):
+        state.tokens[provider] = token
+
+
+async def drop_tokens(request: web.Request, provider: str) -> None:
+    """Forget a provider's tokens that can no longer be used (the user must sign in again)."""
+    session = await aiohttp_session.get_session(request)
+    raw = dict(_namespace(session))
+    stored = raw.get("t")
+    if isinstance(stored, dict) and provider in stored:
+        raw["t"] = {k: v for k, v in stored.items() if k != provider}
+        session[NAMESPACE] = raw
+    state = request.get(AUTH_KEY)
+    if isinstance(state, AuthState):
+        state.tokens.pop(provider, None)

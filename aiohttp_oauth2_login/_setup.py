@@ -16,6 +16,7 @@ from yarl import URL
 from . import __version__
 from ._cookie_storage import CookieStorage, generate_key
 from ._http import HttpLimits
+from ._refresh import RefreshCoordinator
 from ._urls import external_path, external_url
 from ._views import add_routes
 from .config import (
@@ -51,6 +52,7 @@ class OAuthLogin:
         self.providers: dict[str, Provider] = {p.name: p for p in providers}
         self.storage = storage
         self.login_app = web.Application()
+        self.refresher = RefreshCoordinator()
         self._injected = client_session
         self._http: aiohttp.ClientSession | None = client_session
 

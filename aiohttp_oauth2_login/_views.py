@@ -15,7 +15,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from ._cookie_storage import MAX_COOKIE_BYTES, CookieStorage
-from ._flow import authorization_url, exchange_code, revoke_token
+from ._flow import authorization_url, exchange_code
 from ._pages import SECURITY_HEADERS, error_response, json_response, page, wants_json
 from ._session import clear_login, load_pending, save_pending, start_login_session
 from ._transaction import (
@@ -279,19 +279,15 @@ class LoginViews:
 
     async def _revoke(self, provider: Provider, token: TokenSet) -> None:
         """Best effort, bounded: local logout never waits long or fails because of this."""
-        value, hint = (
-            (token.refresh_token, "refresh_token")
-            if token.refresh_token
-            else (token.access_token, "access_token")
-        )
         http, limits = self.login.http, self.config.limits
 
-        async def revoke() -> None:
+        async def revoke() -> bool:
             endpoints = await provider.endpoints(http, limits)
-            await revoke_token(http, provider, endpoints, limits, value, hint)
+            return await provider.revoke(http, limits, endpoints, token)
 
         try:
-            await asyncio.wait_for(revoke(), REVOCATION_TIMEOUT)
+            if not await asyncio.wait_for(revoke(), REVOCATION_TIMEOUT):
+                logger.info("%s did not confirm the token revocation", provider.name)
         except (OAuthLoginError, asyncio.TimeoutError) as exc:
             logger.warning("token revocation at %s failed: %s", provider.name, type(exc).__name__)
 

@@ -448,7 +448,7 @@ async def test_transaction_is_consumed_when_the_callback_fails(
     leaks = leaked_values(fake, cb)
     await assert_error_page(first, status, leaks=leaks)
     fake.reset()
-    replay = await deliver(client, cb)
+    replay = await deliver(client, cb, cb.replaced("iss", fake.issuer))  # a repaired callback
     await assert_error_page(replay, 400, leaks=leaks)
     assert provider_calls(fake) == {}  # not even the token endpoint
     await assert_anonymous(client)
@@ -721,8 +721,12 @@ async def test_slow_token_endpoint_does_not_stall_other_requests(
     fake.fail("token_timeout")
     cb = await begin(fast_client)
     slow = asyncio.ensure_future(deliver(fast_client, cb))
-    while fake.calls["token"] == 0:
-        await asyncio.sleep(0.01)
+
+    async def exchange_started() -> None:
+        while fake.calls["token"] == 0:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(exchange_started(), 0.4)  # the code exchange is under way, hanging
     quick = await fast_client.get("/", headers=JSON)
     assert quick.status == 200
     assert not slow.done()

@@ -12,6 +12,7 @@ import aiohttp_oauth2_login.providers
 EXPECTED = {
     "aiohttp_oauth2_login": [
         "AccessDenied",
+        "AuthenticatedClient",
         "ConfigurationError",
         "CookieStorage",
         "CrossSiteRequest",
@@ -34,6 +35,7 @@ EXPECTED = {
         "User",
         "__version__",
         "generate_key",
+        "get_client",
         "get_user",
         "login_required",
         "logout",

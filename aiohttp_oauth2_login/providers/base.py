@@ -17,8 +17,9 @@ from typing import Any, ClassVar, Literal
 import aiohttp
 from yarl import URL
 
+from .._flow import refresh_tokens, revoke_token
 from .._http import HttpLimits
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, ReauthenticationRequired
 from ..tokens import TokenSet
 from ..user import User
 from ._profile import user_from_standard_claims
@@ -87,6 +88,8 @@ class Provider(ABC):
 
     #: whether this provider speaks OpenID Connect (nonce, ID token)
     oidc: ClassVar[bool] = False
+    #: whether the ID token is kept in the session (only RP-initiated logout needs it)
+    keeps_id_token: bool = False
     #: default name and title of a preset
     default_name: ClassVar[str] = ""
     default_title: ClassVar[str] = ""
@@ -160,6 +163,15 @@ class Provider(ABC):
         """The issuer identifier, when known from configuration (RFC 9207 / OIDC)."""
         return None
 
+    def api_base(self, endpoints: Endpoints) -> str:
+        """Base URL of the provider's API for ``get_client``: ``api_base_url``, else the issuer,
+        else the origin of the userinfo endpoint."""
+        if self.api_base_url is not None:
+            return self.api_base_url
+        base = endpoints.issuer or endpoints.userinfo_url or endpoints.token_url
+        url = URL(base)
+        return str(url if endpoints.issuer else url.origin()).rstrip("/") + "/"
+
     @abstractmethod
     async def endpoints(self, http: aiohttp.ClientSession, limits: HttpLimits) -> Endpoints:
         """The resolved endpoints (may fetch discovery metadata, lazily and once)."""
@@ -183,6 +195,29 @@ class Provider(ABC):
         nonce: str | None,
     ) -> User:
         """Validate what the token endpoint returned and build the ``User`` (after the exchange)."""
+
+    async def refresh(
+        self,
+        http: aiohttp.ClientSession,
+        limits: HttpLimits,
+        endpoints: Endpoints,
+        token: TokenSet,
+        user: User,
+    ) -> TokenSet:
+        """New tokens from ``token.refresh_token`` (RFC 6749 §6); OIDC also checks the ID token."""
+        if token.refresh_token is None:
+            raise ReauthenticationRequired()
+        return await refresh_tokens(http, self, endpoints, limits, token.refresh_token)
+
+    async def revoke(
+        self, http: aiohttp.ClientSession, limits: HttpLimits, endpoints: Endpoints, token: TokenSet
+    ) -> bool:
+        """Revoke the grant at the provider: the refresh token, else the access token (RFC 7009)."""
+        if token.refresh_token is not None:
+            value, hint = token.refresh_token, "refresh_token"
+        else:
+            value, hint = token.access_token, "access_token"
+        return await revoke_token(http, self, endpoints, limits, value, hint)
 
     def user_from_profile(self, profile: Mapping[str, Any]) -> User:
         """Map a profile (userinfo claims or an API object) to a ``User``; override for quirks."""

@@ -187,6 +187,25 @@ class OIDCProvider(OAuth2Provider):
             nonce=nonce,
         )
 
+    async def refresh(
+        self,
+        http: aiohttp.ClientSession,
+        limits: HttpLimits,
+        endpoints: Endpoints,
+        token: TokenSet,
+        user: User,
+    ) -> TokenSet:
+        """Refresh; a new ID token must validate and keep ``iss``/``sub`` (OIDC Core §12.2)."""
+        fresh = await super().refresh(http, limits, endpoints, token, user)
+        if fresh.id_token is not None:
+            claims = await self.validate_id_token(
+                http, limits, endpoints, fresh.id_token, nonce=None
+            )
+            if claims["sub"] != user.id:
+                logger.warning("refreshed ID token of %s names another subject", self.name)
+                raise InvalidIDToken("The provider's new identity token names another user.")
+        return fresh
+
     async def complete_login(
         self,
         http: aiohttp.ClientSession,

@@ -1,0 +1,190 @@
+"""``get_client``: call the provider's API as the signed-in user, with tokens kept fresh.
+
+Built on the plugin's one ``ClientSession`` and aiohttp's client middleware: the middleware adds
+the bearer token only for the provider's API origin (SECURITY.md 30), refreshes it shortly before
+it expires and once after a 401, and writes refreshed tokens back to the session.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from types import TracebackType
+from typing import Any
+
+from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs, web
+from yarl import URL
+
+from ._session import drop_tokens, load_auth, store_tokens
+from ._setup import OAuthLogin
+from .auth import get_login
+from .errors import ReauthenticationRequired, TokenValidationError
+from .log import logger
+from .providers.base import Endpoints, Provider
+from .tokens import TokenSet
+from .user import User
+
+__all__ = ["AuthenticatedClient", "get_client"]
+
+REFRESH_MARGIN = 30  # seconds: refresh this long before the access token expires
+
+
+class _RequestContext:
+    """What ``client.get(...)`` returns: awaitable, and an async context manager."""
+
+    __slots__ = ("_coro", "_resp")
+
+    def __init__(self, coro: Any) -> None:
+        self._coro = coro
+        self._resp: ClientResponse | None = None
+
+    def __await__(self) -> Generator[Any, None, ClientResponse]:
+        return self._coro.__await__()  # type: ignore[no-any-return]
+
+    async def __aenter__(self) -> ClientResponse:
+        self._resp = await self._coro
+        return self._resp
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._resp is not None:
+            self._resp.release()
+
+
+class AuthenticatedClient:
+    """The provider's API as one signed-in user; valid for the request it was made for."""
+
+    def __init__(
+        self,
+        request: web.Request,
+        login: OAuthLogin,
+        provider: Provider,
+        endpoints: Endpoints,
+        user: User,
+        token: TokenSet,
+    ) -> None:
+        self._request = request
+        self._login = login
+        self._provider = provider
+        self._endpoints = endpoints
+        self._user = user
+        self._token = token
+        self.base_url = URL(provider.api_base(endpoints))
+        self._origin = self.base_url.origin()
+
+    @property
+    def provider(self) -> str:
+        return self._provider.name
+
+    @property
+    def token(self) -> TokenSet:
+        """The current tokens (after any refresh this client made)."""
+        return self._token
+
+    def resolve(self, url: str | URL) -> URL:
+        """An absolute URL on the API origin; paths are relative to ``base_url``.
+
+        Absolute URLs on any other origin are refused: the token was issued for this API only.
+        """
+        target = URL(url)
+        if target.is_absolute():
+            if target.origin() != self._origin:
+                raise ValueError(
+                    f"refusing to send {self.provider}'s token to {target.origin()}: only "
+                    f"{self._origin} may receive it"
+                )
+            return target
+        if target.host is not None or target.scheme:
+            raise ValueError(f"not a path or an absolute URL: {url!r}")
+        path = self.base_url.path.rstrip("/") + "/" + target.path.lstrip("/")
+        return self.base_url.with_path(path, encoded=False).with_query(target.query)
+
+    def request(self, method: str, url: str | URL, **kwargs: Any) -> _RequestContext:
+        """Like ``ClientSession.request``; the bearer token is added and refreshed as needed."""
+        if "middlewares" in kwargs:
+            raise TypeError("the authenticated client sets its own middlewares")
+        target = self.resolve(url)
+        coro = self._login.http.request(method, target, middlewares=(self._authorize,), **kwargs)
+        return _RequestContext(coro)
+
+    def get(self, url: str | URL, **kwargs: Any) -> _RequestContext:
+        return self.request(hdrs.METH_GET, url, **kwargs)
+
+    def post(self, url: str | URL, **kwargs: Any) -> _RequestContext:
+        return self.request(hdrs.METH_POST, url, **kwargs)
+
+    def put(self, url: str | URL, **kwargs: Any) -> _RequestContext:
+        return self.request(hdrs.METH_PUT, url, **kwargs)
+
+    def patch(self, url: str | URL, **kwargs: Any) -> _RequestContext:
+        return self.request(hdrs.METH_PATCH, url, **kwargs)
+
+    def delete(self, url: str | URL, **kwargs: Any) -> _RequestContext:
+        return self.request(hdrs.METH_DELETE, url, **kwargs)
+
+    async def _authorize(self, req: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+        """Client middleware (runs for every hop, redirects included)."""
+        if req.url.origin() != self._origin:  # a redirect elsewhere: the token stays home
+            req.headers.popall(hdrs.AUTHORIZATION, None)
+            return await handler(req)
+        token = await self.fresh_token()
+        req.headers[hdrs.AUTHORIZATION] = f"Bearer {token.access_token}"
+        resp = await handler(req)
+        if resp.status != 401 or token.refresh_token is None:
+            return resp
+        resp.release()  # the provider may have revoked or expired it early: refresh once
+        token = await self.fresh_token(stale=token)
+        req.headers[hdrs.AUTHORIZATION] = f"Bearer {token.access_token}"
+        return await handler(req)
+
+    async def fresh_token(self, *, stale: TokenSet | None = None) -> TokenSet:
+        """A usable token: refreshed when about to expire, or when ``stale`` was refused."""
+        token = self._token
+        if stale is None and not token.expired(time.time(), REFRESH_MARGIN):
+            return token
+        if stale is not None and token is not stale:
+            return token  # already refreshed meanwhile
+        if token.refresh_token is None:
+            await drop_tokens(self._request, self.provider)
+            raise ReauthenticationRequired()
+        login, provider = self._login, self._provider
+
+        async def job() -> TokenSet:
+            return await provider.refresh(
+                login.http, login.config.limits, self._endpoints, token, self._user
+            )
+
+        try:
+            fresh = await login.refresher.refresh(token.refresh_token, job)
+        except TokenValidationError as exc:  # invalid_grant: revoked, expired or rotated away
+            logger.info("token refresh at %s refused: the user must sign in again", self.provider)
+            await drop_tokens(self._request, self.provider)
+            raise ReauthenticationRequired() from exc
+        await store_tokens(
+            self._request, self.provider, fresh, keep_id_token=provider.keeps_id_token
+        )
+        self._token = fresh
+        return fresh
+
+
+async def get_client(request: web.Request, provider: str | None = None) -> AuthenticatedClient:
+    """A client for the provider's API as the signed-in user (default: the login provider).
+
+    Raises ``ReauthenticationRequired`` when nobody is signed in or the tokens are gone;
+    ``@login_required`` turns that into the login redirect / 401.
+    """
+    login = get_login(request)
+    state = await load_auth(request, login.config)
+    if state.user is None:
+        raise ReauthenticationRequired()
+    name = provider or state.user.provider
+    token = state.tokens.get(name)
+    selected = login.provider(name)
+    if token is None:
+        raise ReauthenticationRequired()
+    endpoints = await selected.endpoints(login.http, login.config.limits)
+    return AuthenticatedClient(request, login, selected, endpoints, state.user, token)
