@@ -47,12 +47,16 @@ def authorization_url(
     return str(URL(endpoints.authorize_url).update_query(params))
 
 
+def basic_auth(client_id: str, client_secret: str) -> dict[str, str]:
+    """HTTP Basic client authentication; RFC 6749 §2.3.1 form-urlencodes id and secret first."""
+    pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
+    return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
+
+
 def _client_auth(provider: Provider, data: dict[str, str]) -> dict[str, str]:
     """Add client authentication to a token/revocation request; returns the extra headers."""
     if provider.client_auth == "client_secret_basic" and provider.client_secret is not None:
-        # RFC 6749 §2.3.1: form-urlencode id and secret before base64
-        pair = f"{quote(provider.client_id, safe='')}:{quote(provider.client_secret, safe='')}"
-        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
+        return basic_auth(provider.client_id, provider.client_secret)
     data["client_id"] = provider.client_id
     if provider.client_auth == "client_secret_post" and provider.client_secret is not None:
         data["client_secret"] = provider.client_secret

@@ -58,6 +58,7 @@ async def fetch_json(
     *,
     headers: Mapping[str, str] | None = None,
     data: Mapping[str, str] | None = None,
+    json_body: Mapping[str, Any] | None = None,
     what: str = "request",
     parse: bool = True,
 ) -> JsonResponse:
@@ -75,6 +76,7 @@ async def fetch_json(
             url,
             headers=hdrs,
             data=dict(data) if data is not None else None,
+            json=json_body,
             allow_redirects=False,
             timeout=limits.client_timeout,
         ) as resp:

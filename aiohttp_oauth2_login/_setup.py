@@ -23,6 +23,7 @@ from .config import (
     OAuthConfig,
     OnLogin,
     parse_default_next,
+    parse_domains,
     parse_duration,
     parse_prefix,
     parse_public_url,
@@ -241,6 +242,7 @@ def setup_oauth(
     http_timeout: float = 10.0,
     client_session: aiohttp.ClientSession | None = None,
     cookie_name: str = "aiohttp_oauth2",
+    allowed_email_domains: Sequence[str] | None = None,
 ) -> OAuthLogin:
     """Add OAuth2 / OpenID Connect login to ``app``; see the README for every option."""
     # 1. validate everything before touching the app
@@ -272,6 +274,7 @@ def setup_oauth(
         on_login=on_login,
         secure_cookies=secure,
         provider_names=frozenset(p.name for p in checked),
+        allowed_email_domains=parse_domains(allowed_email_domains),
     )
     storage, reuse = _choose_storage(
         app, storage, secret_key, secure=secure, cookie_name=cookie_name, max_age=lifetime

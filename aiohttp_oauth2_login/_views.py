@@ -6,7 +6,6 @@ that aiohttp-session saves the consumed transaction whatever the outcome (SECURI
 
 from __future__ import annotations
 
-import asyncio
 import html
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -16,8 +15,9 @@ from multidict import MultiMapping
 
 from ._cookie_storage import MAX_COOKIE_BYTES, CookieStorage
 from ._flow import authorization_url, exchange_code
+from ._logout import LogoutViews
 from ._pages import SECURITY_HEADERS, error_response, json_response, page, wants_json
-from ._session import clear_login, load_pending, save_pending, start_login_session
+from ._session import load_pending, save_pending, start_login_session
 from ._transaction import (
     Transaction,
     check_transaction,
@@ -25,10 +25,9 @@ from ._transaction import (
     pop_transaction,
     store_transaction,
 )
-from ._urls import external_path, safe_next, same_origin
+from ._urls import external_path, safe_next
 from .errors import (
     AccessDenied,
-    CrossSiteRequest,
     InvalidRequest,
     IssuerMismatch,
     LoginFlowError,
@@ -50,7 +49,6 @@ __all__ = ["add_routes"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _MAX_PARAM = 4096
-REVOCATION_TIMEOUT = 3.0  # seconds; logout never waits longer for the provider
 #: RFC 6749 §4.1.2.1 error codes shown by name; anything else is a generic provider error
 _KNOWN_ERRORS = frozenset(
     {
@@ -216,11 +214,17 @@ class LoginViews:
             verifier=verifier,
         )
         user = await provider.complete_login(http, limits, endpoints, token, nonce=nonce)
+        self._check_email_domain(user)
         refusal = await self._run_on_login(request, user, token)
         if refusal is not None:
             return refusal
         session = await start_login_session(
-            request, user=user, provider=provider.name, token=token, pending=remaining
+            request,
+            user=user,
+            provider=provider.name,
+            token=token,
+            pending=remaining,
+            keep_id_token=provider.keeps_id_token,
         )
         storage = self.login.storage
         if (
@@ -232,6 +236,17 @@ class LoginViews:
         logger.info("user signed in with %s", provider.name)
         headers = {**SECURITY_HEADERS, "Location": external_path(self.config.public_url, next_)}
         return web.Response(status=303, headers=headers)
+
+    def _check_email_domain(self, user: User) -> None:
+        """``allowed_email_domains``: only a *verified* address of one of them may sign in."""
+        allowed = self.config.allowed_email_domains
+        if allowed is None:
+            return
+        domain = user.email.rpartition("@")[2].lower() if user.email else None
+        if not user.email_verified or domain not in allowed:
+            raise LoginRefused(
+                "Only verified email addresses of " + ", ".join(sorted(allowed)) + " may sign in."
+            )
 
     async def _run_on_login(
         self, request: web.Request, user: User, token: TokenSet
@@ -247,60 +262,18 @@ class LoginViews:
             logger.exception("on_login hook failed: login refused")
             raise LoginRefused() from exc
 
-    async def logout_page(self, request: web.Request) -> web.StreamResponse:
-        """GET /auth/logout: a confirmation form; changes nothing."""
-        next_ = safe_next(request.query.get("next"), self.config.default_next)
-        body = (
-            "<p>Do you want to sign out?</p>"
-            f'<form method="post" action="{html.escape(self.login.logout_url())}">'
-            f'<input type="hidden" name="next" value="{html.escape(next_)}">'
-            '<button class="primary" type="submit">Sign out</button></form>'
-        )
-        return page("Sign out", body)
-
-    async def logout(self, request: web.Request) -> web.StreamResponse:
-        """POST /auth/logout: same-origin check, local logout, best-effort revocation, 303."""
-        if not same_origin(self.config.public_url, request):
-            return error_response(request, CrossSiteRequest())
-        try:
-            form_next = (await request.post()).get("next")
-        except (ValueError, UnicodeDecodeError):
-            form_next = None
-        next_ = safe_next(form_next, self.config.default_next)
-        state = await clear_login(request, self.config)
-        for name, token in state.tokens.items():
-            provider = self.login.providers.get(name)
-            if provider is not None:
-                await self._revoke(provider, token)
-        if state.user is not None:
-            logger.info("user signed out from %s", state.user.provider)
-        headers = {**SECURITY_HEADERS, "Location": external_path(self.config.public_url, next_)}
-        return web.Response(status=303, headers=headers)
-
-    async def _revoke(self, provider: Provider, token: TokenSet) -> None:
-        """Best effort, bounded: local logout never waits long or fails because of this."""
-        http, limits = self.login.http, self.config.limits
-
-        async def revoke() -> bool:
-            endpoints = await provider.endpoints(http, limits)
-            return await provider.revoke(http, limits, endpoints, token)
-
-        try:
-            if not await asyncio.wait_for(revoke(), REVOCATION_TIMEOUT):
-                logger.info("%s did not confirm the token revocation", provider.name)
-        except (OAuthLoginError, asyncio.TimeoutError) as exc:
-            logger.warning("token revocation at %s failed: %s", provider.name, type(exc).__name__)
-
 
 def add_routes(login: OAuthLogin) -> None:
     """The five routes of DESIGN.md §3 on the login sub-app (before it is mounted)."""
     views = LoginViews(login)
+    logout = LogoutViews(login)
     router = login.login_app.router
     router.add_get("/login", views.chooser, name="login")
     router.add_get("/login/{provider}", views.start, name="login_provider")
     router.add_get("/callback/{provider}", views.callback, name="callback")
-    router.add_get("/logout", views.logout_page, name="logout")
-    router.add_post("/logout", views.logout)
+    router.add_get("/logout", logout.confirm, name="logout")
+    router.add_post("/logout", logout.logout)
+    router.add_get("/logout/done", logout.done, name="logout_done")
     login.login_app.middlewares.append(_no_store)
 
 

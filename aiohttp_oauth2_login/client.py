@@ -107,9 +107,14 @@ class AuthenticatedClient:
         """Like ``ClientSession.request``; the bearer token is added and refreshed as needed."""
         if "middlewares" in kwargs:
             raise TypeError("the authenticated client sets its own middlewares")
-        target = self.resolve(url)
-        coro = self._login.http.request(method, target, middlewares=(self._authorize,), **kwargs)
-        return _RequestContext(coro)
+        return _RequestContext(self._send(method, self.resolve(url), kwargs))
+
+    async def _send(self, method: str, target: URL, kwargs: dict[str, Any]) -> ClientResponse:
+        token = await self.fresh_token()
+        target = self._provider.sign_api_url(target, token)
+        return await self._login.http.request(
+            method, target, middlewares=(self._authorize,), **kwargs
+        )
 
     def get(self, url: str | URL, **kwargs: Any) -> _RequestContext:
         return self.request(hdrs.METH_GET, url, **kwargs)

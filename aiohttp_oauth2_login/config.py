@@ -33,6 +33,9 @@ __all__ = [
 OnLogin = Callable[[web.Request, "User", "TokenSet"], Awaitable[web.StreamResponse | None]]
 
 _PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+_DOMAIN = re.compile(
+    r"(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
 
 
 def parse_prefix(prefix: object) -> str:
@@ -81,6 +84,22 @@ def parse_duration(value: object, what: str) -> int:
     return value
 
 
+def parse_domains(value: object) -> frozenset[str] | None:
+    """Lower-cased email domains (``example.com``), or ``None`` for no restriction."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
+        raise ConfigurationError("allowed_email_domains must be a list of domain names")
+    domains = set()
+    for item in value:
+        if not isinstance(item, str) or not _DOMAIN.fullmatch(item):
+            raise ConfigurationError(f"allowed_email_domains: {item!r} is not a domain name")
+        domains.add(item.lower())
+    if not domains:
+        raise ConfigurationError("allowed_email_domains must not be empty (None allows all)")
+    return frozenset(domains)
+
+
 def parse_default_next(value: object) -> str:
     if safe_next(value, "") == "":
         raise ConfigurationError(f"default_next must be a same-origin path like '/', got {value!r}")
@@ -101,3 +120,4 @@ class OAuthConfig:
     on_login: OnLogin | None
     secure_cookies: bool
     provider_names: frozenset[str]
+    allowed_email_domains: frozenset[str] | None = None

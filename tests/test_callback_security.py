@@ -27,6 +27,7 @@ from yarl import URL
 
 from aiohttp_oauth2_login import _transaction
 from aiohttp_oauth2_login._cookie_storage import CookieStorage
+from aiohttp_oauth2_login.errors import ConfigurationError
 from aiohttp_oauth2_login.testing import (
     FAILURE_MODES,
     FakeProvider,
@@ -543,6 +544,15 @@ async def test_iss_may_be_absent_when_the_provider_is_known_not_to_send_it(
     assert fake.calls["token"] == 0
 
 
+async def test_two_providers_may_not_share_an_issuer(
+    make_client: MakeClient, fake: FakeProvider
+) -> None:
+    with pytest.raises(ConfigurationError, match="share the issuer"):
+        await make_client(
+            providers=[oidc_provider_for(fake, name="one"), oidc_provider_for(fake, name="two")]
+        )
+
+
 # ---- error responses from the provider (SECURITY.md 11) -------------------------------------
 
 
@@ -825,6 +835,8 @@ async def test_jwks_500_is_502(client: Client, fake: FakeProvider) -> None:
     resp = await deliver(client, cb)
     await assert_error_page(resp, 502, leaks=leaked_values(fake, cb))
     await assert_anonymous(client)
+    fake.reset()  # a failed JWKS fetch is not cached as "no keys"
+    assert (await login_flow(client)).status == 303
 
 
 @pytest.mark.parametrize("mode", ["discovery_wrong_issuer", "discovery_500", "discovery_html"])

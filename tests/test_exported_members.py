@@ -45,6 +45,9 @@ EXPECTED = {
     "aiohttp_oauth2_login.providers": [
         "ClientAuth",
         "Endpoints",
+        "Facebook",
+        "GitHub",
+        "Google",
         "OAuth2Provider",
         "OIDCProvider",
         "Provider",
@@ -95,3 +98,6 @@ def test_providers_are_provider_subclasses() -> None:
     providers = aiohttp_oauth2_login.providers
     assert issubclass(providers.OIDCProvider, providers.OAuth2Provider)
     assert issubclass(providers.OAuth2Provider, providers.Provider)
+    assert issubclass(providers.Google, providers.OIDCProvider)
+    assert issubclass(providers.GitHub, providers.OAuth2Provider)
+    assert issubclass(providers.Facebook, providers.OAuth2Provider)

@@ -21,9 +21,12 @@ from .test_callback_security import (
     JSON,
     assert_anonymous,
     begin,
+    clean_logs,
     deliver,
     session_data,
 )
+
+__all__ = ["clean_logs"]  # the autouse log check (no secrets, no control characters) applies here
 
 FakeFactory = Callable[..., Awaitable[FakeProvider]]
 B64URL_43 = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -118,6 +121,8 @@ async def test_authorization_request_parameters(client: Client, fake: FakeProvid
     resp = await client.get("/auth/login/fake", allow_redirects=False)
     assert resp.status == 302
     assert resp.headers["Cache-Control"] == "no-store"
+    # the login URL is never sent to the provider as a Referer
+    assert resp.headers["Referrer-Policy"] in ("no-referrer", "same-origin")
     location = resp.headers["Location"]
     assert location.startswith(fake.issuer + "/authorize?")
     assert fake.client_secret not in location

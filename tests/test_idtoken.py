@@ -462,7 +462,6 @@ async def test_junk_keys_are_skipped(check: Any, server: JwksServer) -> None:
 
 # ---- claims (SECURITY.md 4, 16) -------------------------------------------------------------
 
-NOW = int(time.time())
 REFUSED_CLAIMS = {
     "wrong_aud": {"aud": "someone-else"},
     "aud_list_without_us": {"aud": ["someone-else", "another"]},

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import aiohttp_oauth2_login._views as views_module
+import aiohttp_oauth2_login._logout as logout_module
 from aiohttp_oauth2_login.testing import FakeProvider, login_as, login_flow
 
 from ._app import Client, MakeClient
@@ -150,7 +150,7 @@ async def test_origin_of_the_public_url_is_required(make_client: MakeClient) -> 
 async def test_logout_completes_when_revocation_fails(
     client: Client, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
-    monkeypatch.setattr(views_module, "REVOCATION_TIMEOUT", 0.5)  # keep the hang short
+    monkeypatch.setattr(logout_module, "REVOCATION_TIMEOUT", 0.5)  # keep the hang short
     await _signed_in(client, fake)
     fake.fail(mode)
     resp = await client.post(

@@ -219,6 +219,10 @@ class Provider(ABC):
             value, hint = token.access_token, "access_token"
         return await revoke_token(http, self, endpoints, limits, value, hint)
 
+    def sign_api_url(self, url: URL, token: TokenSet) -> URL:
+        """Per-call additions to an API URL (Facebook's ``appsecret_proof``); none by default."""
+        return url
+
     def user_from_profile(self, profile: Mapping[str, Any]) -> User:
         """Map a profile (userinfo claims or an API object) to a ``User``; override for quirks."""
         return user_from_standard_claims(self.name, profile)

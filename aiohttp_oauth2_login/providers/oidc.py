@@ -67,6 +67,7 @@ class OIDCProvider(OAuth2Provider):
         id_token_algorithms: Sequence[str] | None = None,
         iss_parameter_supported: bool | None = None,
         fetch_userinfo: bool = True,
+        rp_initiated_logout: bool = False,
     ) -> None:
         check_endpoint(issuer, "OIDCProvider issuer", required=True)
         scopes = tuple(scopes) if scopes is not None else self.default_scopes
@@ -100,6 +101,9 @@ class OIDCProvider(OAuth2Provider):
         self.id_token_algorithms = tuple(id_token_algorithms) if id_token_algorithms else None
         self._iss_override = iss_parameter_supported
         self.fetch_userinfo = fetch_userinfo
+        #: send the browser to the provider's end_session_endpoint on logout (keeps the ID token)
+        self.rp_initiated_logout = rp_initiated_logout
+        self.keeps_id_token = rp_initiated_logout
         self._endpoints: Endpoints | None = None
         self._discovery: SingleFlight[Endpoints] = SingleFlight()
         self.jwks = JWKSCache()
@@ -187,6 +191,9 @@ class OIDCProvider(OAuth2Provider):
             nonce=nonce,
         )
 
+    def check_id_token_claims(self, claims: Mapping[str, Any]) -> None:
+        """Provider rules on validated ID-token claims (Google ``hd``); raise to refuse."""
+
     async def refresh(
         self,
         http: aiohttp.ClientSession,
@@ -218,6 +225,7 @@ class OIDCProvider(OAuth2Provider):
         if token.id_token is None:
             raise InvalidIDToken("The provider did not send an identity token.")
         claims = await self.validate_id_token(http, limits, endpoints, token.id_token, nonce=nonce)
+        self.check_id_token_claims(claims)
         profile = dict(claims)
         if self.fetch_userinfo and endpoints.userinfo_url is not None:
             info = await fetch_profile(http, limits, endpoints.userinfo_url, token)

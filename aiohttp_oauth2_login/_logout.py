@@ -1,0 +1,135 @@
+"""Logout: a confirmation page, the CSRF-checked POST, revocation, RP-initiated logout.
+
+Local logout always completes: revocation is best effort, concurrent and bounded in time
+(SECURITY.md 27). With ``OIDCProvider(rp_initiated_logout=True)`` the browser is then sent to the
+provider's ``end_session_endpoint`` and comes back to ``/auth/logout/done``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import html
+import secrets
+from typing import TYPE_CHECKING
+
+import aiohttp_session
+from aiohttp import web
+from yarl import URL
+
+from ._pages import SECURITY_HEADERS, error_response, page
+from ._session import NAMESPACE, clear_login
+from ._urls import external_path, external_url, safe_next, same_origin
+from .errors import CrossSiteRequest, OAuthLoginError
+from .log import logger
+from .providers.base import Provider
+from .tokens import TokenSet
+
+if TYPE_CHECKING:
+    from ._setup import OAuthLogin
+
+__all__ = ["REVOCATION_TIMEOUT", "LogoutViews"]
+
+REVOCATION_TIMEOUT = 3.0  # seconds; logout never waits longer for providers
+
+
+def _redirect(location: str) -> web.Response:
+    return web.Response(status=303, headers={**SECURITY_HEADERS, "Location": location})
+
+
+class LogoutViews:
+    """GET/POST /auth/logout and GET /auth/logout/done."""
+
+    def __init__(self, login: OAuthLogin) -> None:
+        self.login = login
+        self.config = login.config
+
+    async def confirm(self, request: web.Request) -> web.StreamResponse:
+        """GET /auth/logout: a confirmation form; changes nothing."""
+        next_ = safe_next(request.query.get("next"), self.config.default_next)
+        body = (
+            "<p>Do you want to sign out?</p>"
+            f'<form method="post" action="{html.escape(self.login.logout_url())}">'
+            f'<input type="hidden" name="next" value="{html.escape(next_)}">'
+            '<button class="primary" type="submit">Sign out</button></form>'
+        )
+        return page("Sign out", body)
+
+    async def logout(self, request: web.Request) -> web.StreamResponse:
+        """POST /auth/logout: same-origin check, local logout, best-effort revocation, 303."""
+        if not same_origin(self.config.public_url, request):
+            return error_response(request, CrossSiteRequest())
+        try:
+            form_next = (await request.post()).get("next")
+        except (ValueError, UnicodeDecodeError):
+            form_next = None
+        next_ = safe_next(form_next, self.config.default_next)
+        state = await clear_login(request, self.config)
+        revocations = [
+            self._revoke(self.login.providers[name], token)
+            for name, token in state.tokens.items()
+            if name in self.login.providers
+        ]
+        await asyncio.gather(*revocations)
+        if state.user is None:
+            return _redirect(external_path(self.config.public_url, next_))
+        logger.info("user signed out from %s", state.user.provider)
+        provider = self.login.providers.get(state.user.provider)
+        token = state.tokens.get(state.user.provider)
+        if provider is not None and token is not None and provider.keeps_id_token:
+            end_session = await self._end_session_url(request, provider, token, next_)
+            if end_session is not None:
+                return _redirect(end_session)
+        return _redirect(external_path(self.config.public_url, next_))
+
+    async def _revoke(self, provider: Provider, token: TokenSet) -> None:
+        """Best effort, bounded: local logout never waits long or fails because of this."""
+        http, limits = self.login.http, self.config.limits
+
+        async def revoke() -> bool:
+            endpoints = await provider.endpoints(http, limits)
+            return await provider.revoke(http, limits, endpoints, token)
+
+        try:
+            if not await asyncio.wait_for(revoke(), REVOCATION_TIMEOUT):
+                logger.info("%s did not confirm the token revocation", provider.name)
+        except (OAuthLoginError, asyncio.TimeoutError) as exc:
+            logger.warning("token revocation at %s failed: %s", provider.name, type(exc).__name__)
+
+    async def _end_session_url(
+        self, request: web.Request, provider: Provider, token: TokenSet, next_: str
+    ) -> str | None:
+        """OIDC RP-Initiated Logout: the provider's end-session URL, with a state to return."""
+        try:
+            endpoints = await provider.endpoints(self.login.http, self.config.limits)
+        except OAuthLoginError:
+            return None
+        if endpoints.end_session_url is None or token.id_token is None:
+            return None
+        state = secrets.token_urlsafe(32)
+        session = await aiohttp_session.get_session(request)  # cleared above; holds only this
+        session[NAMESPACE] = {"lo": {"s": state, "x": next_}}
+        done = external_url(self.config.public_url, request, self._route_path("logout_done"))
+        params = {
+            "id_token_hint": token.id_token,
+            "post_logout_redirect_uri": str(done),
+            "state": state,
+            "client_id": provider.client_id,
+        }
+        return str(URL(endpoints.end_session_url).update_query(params))
+
+    def _route_path(self, name: str) -> str:
+        return self.login.login_app.router[name].url_for().path
+
+    async def done(self, request: web.Request) -> web.StreamResponse:
+        """GET /auth/logout/done: back from the provider; ``next`` only with the right state."""
+        session = await aiohttp_session.get_session(request)
+        raw = session.get(NAMESPACE)
+        pending = raw.get("lo") if isinstance(raw, dict) else None
+        next_ = self.config.default_next
+        given = request.query.get("state", "")
+        if isinstance(pending, dict) and isinstance(pending.get("s"), str):
+            if hmac.compare_digest(pending["s"].encode(), given.encode("utf-8", "replace")):
+                next_ = safe_next(pending.get("x"), self.config.default_next)
+            session.invalidate()
+        return _redirect(external_path(self.config.public_url, next_))
