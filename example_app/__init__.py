@@ -26,6 +26,7 @@ from aiohttp_oauth2_login import (
 )
 from aiohttp_oauth2_login.providers import Provider
 
+from .api_demo import fetch_api_demo
 from .pages import SECURITY_HEADERS, SignIn, home_page, profile_page
 from .providers import DEV_MOUNT, DEV_NAME, dev_provider, providers_from_env, want_dev_provider
 
@@ -87,6 +88,7 @@ async def profile(request: web.Request) -> web.Response:
         user=user,
         provider_title=provider.title if provider is not None else user.provider,
         logout_url=login.logout_url(),
+        api=await fetch_api_demo(request, user.provider),
     )
     return _html(page)
 

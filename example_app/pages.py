@@ -13,6 +13,8 @@ from html import escape
 
 from aiohttp_oauth2_login import User
 
+from .api_demo import ApiDemo
+
 __all__ = [
     "APP_NAME",
     "SECURITY_HEADERS",
@@ -177,7 +179,28 @@ def _value(value: str | None) -> str:
     return escape(value) if value else '<span class="muted">(not provided)</span>'
 
 
-def profile_page(*, user: User, provider_title: str, logout_url: str) -> str:
+def _api_section(api: ApiDemo | None) -> str:
+    """The "From the provider's API" card: what ``get_client`` fetched as this user."""
+    if api is None:
+        return ""
+    if api.status is None:
+        result = "<p>The provider's API could not be reached.</p>"
+    elif api.status != 200:
+        result = f"<p>The provider's API answered HTTP {api.status}.</p>"
+    elif api.items:
+        result = "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in api.items) + "</ul>"
+    else:
+        result = "<p>Nothing to show.</p>"
+    return (
+        '<section class="card"><h2>From the provider\'s API</h2>'
+        f"<p>{escape(api.title)}, fetched as you with <code>get_client</code> from "
+        f"<code>{escape(api.url)}</code>.</p>{result}</section>"
+    )
+
+
+def profile_page(
+    *, user: User, provider_title: str, logout_url: str, api: ApiDemo | None = None
+) -> str:
     """``/profile``: every field of the ``User``; the avatar URL as text, never loaded."""
     if user.email:
         badge = (
@@ -207,6 +230,6 @@ def profile_page(*, user: User, provider_title: str, logout_url: str) -> str:
         f"<pre>{escape(raw)}</pre></details>"
         '<div class="actions"><a class="btn" href="/">Home</a>'
         '<a class="btn" href="/api/me">/api/me (JSON)</a>'
-        f"{_sign_out_form(logout_url, css_class='primary')}</div></section>"
+        f"{_sign_out_form(logout_url, css_class='primary')}</div></section>" + _api_section(api)
     )
     return _layout("Your profile", body, user=user, logout_url=logout_url)

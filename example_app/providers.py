@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aiohttp_oauth2_login.providers import OAuth2Provider, OIDCProvider, Provider
+from aiohttp_oauth2_login.providers import Facebook, GitHub, Google, OIDCProvider, Provider
 from aiohttp_oauth2_login.testing import FakeProvider
 
 __all__ = [
@@ -45,52 +45,14 @@ def _credentials(environ: Mapping[str, str], prefix: str) -> tuple[str, str] | N
 
 
 def providers_from_env(environ: Mapping[str, str]) -> list[Provider]:
-    """The real providers whose credentials are in ``environ`` (maybe none).
-
-    GitHub, Google and Facebook are configured by hand here; the presets
-    ``aiohttp_oauth2_login.providers.GitHub`` / ``Google`` / ``Facebook`` will replace these
-    blocks (e.g. ``GitHub(client_id=..., client_secret=...)``) once they land.
-    """
+    """The real providers whose credentials are in ``environ`` (maybe none)."""
     found: list[Provider] = []
     if (github := _credentials(environ, "GITHUB")) is not None:
-        found.append(
-            OAuth2Provider(
-                name="github",
-                title="GitHub",
-                client_id=github[0],
-                client_secret=github[1],
-                authorize_url="https://github.com/login/oauth/authorize",
-                token_url="https://github.com/login/oauth/access_token",  # noqa: S106 - a URL
-                userinfo_url="https://api.github.com/user",
-                api_base_url="https://api.github.com",
-                scopes=["read:user", "user:email"],
-                client_auth="client_secret_post",
-            )
-        )
+        found.append(GitHub(client_id=github[0], client_secret=github[1]))
     if (google := _credentials(environ, "GOOGLE")) is not None:
-        found.append(
-            OIDCProvider(
-                name="google",
-                title="Google",
-                issuer="https://accounts.google.com",
-                client_id=google[0],
-                client_secret=google[1],
-            )
-        )
+        found.append(Google(client_id=google[0], client_secret=google[1]))
     if (facebook := _credentials(environ, "FACEBOOK")) is not None:
-        found.append(
-            OAuth2Provider(
-                name="facebook",
-                title="Facebook",
-                client_id=facebook[0],
-                client_secret=facebook[1],
-                authorize_url="https://www.facebook.com/v21.0/dialog/oauth",
-                token_url="https://graph.facebook.com/v21.0/oauth/access_token",  # noqa: S106
-                userinfo_url="https://graph.facebook.com/v21.0/me?fields=id,name,email",
-                scopes=["email", "public_profile"],
-                client_auth="client_secret_post",
-            )
-        )
+        found.append(Facebook(client_id=facebook[0], client_secret=facebook[1]))
     oidc = _credentials(environ, "OIDC")
     issuer = environ.get("OIDC_ISSUER", "").strip()
     if oidc is not None or issuer:

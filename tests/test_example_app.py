@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient
 from yarl import URL
 
 from aiohttp_oauth2_login import User, generate_key
+from aiohttp_oauth2_login.providers.facebook import GRAPH_VERSION
 from aiohttp_oauth2_login.testing import login_as
 from example_app import create_app, secret_keys
 from example_app.__main__ import default_public_url, parse_args
@@ -183,6 +184,10 @@ async def test_full_login_through_the_dev_sign_in_page(running: Running) -> None
     assert "alice@example.com" in text and "verified" in text
     assert "Development sign-in" in text and "<code>dev</code>" in text
     assert 'method="post" action="/auth/logout"' in text
+    # get_client fetched the dev provider's userinfo as alice
+    assert "From the provider&#x27;s API" in text
+    assert "<li>sub: alice</li>" in text
+    assert "/dev-provider/userinfo</code>" in text
 
     home = await (await running.client.get("/", headers=HTML)).text()
     assert "Hello, Alice Example" in home
@@ -336,7 +341,9 @@ async def test_every_real_provider_from_env(start: Start) -> None:
     assert "/auth/login/keycloak?" in text
     assert "Development sign-in" not in text
     facebook = await app.client.get("/auth/login/facebook", allow_redirects=False)
-    assert facebook.headers["Location"].startswith("https://www.facebook.com/v21.0/dialog/oauth?")
+    assert facebook.headers["Location"].startswith(
+        f"https://www.facebook.com/{GRAPH_VERSION}/dialog/oauth?"
+    )
 
 
 @pytest.mark.parametrize(
