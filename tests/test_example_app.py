@@ -185,7 +185,7 @@ async def test_full_login_through_the_dev_sign_in_page(running: Running) -> None
     assert "Development sign-in" in text and "<code>dev</code>" in text
     assert 'method="post" action="/auth/logout"' in text
     # get_client fetched the dev provider's userinfo as alice
-    assert "From the provider&#x27;s API" in text
+    assert "From the provider's API" in text
     assert "<li>sub: alice</li>" in text
     assert "/dev-provider/userinfo</code>" in text
 
