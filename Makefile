@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+E2E    := tests/e2e
+# system programs the full test suite drives for real: Redis sessions, a browser
+SYSTEM_PROGRAMS := redis-server chromium
+SYSTEM_PACKAGES := redis-server chromium
 
-.PHONY: install lint typecheck test run clean
+.PHONY: install system-deps node-deps lint typecheck test run clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -12,10 +16,31 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) || \
 		{ echo "could not create $(VENV): install Python's venv module (Debian: apt-get install python3-venv)"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,redis]'
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Installs missing system programs when it can (root + apt-get); otherwise names them and stops.
+system-deps:
+	@missing=""; for p in $(SYSTEM_PROGRAMS); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing$$missing with apt-get"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+		else \
+			echo "The test suite needs:$$missing. Install them (Debian/Ubuntu: sudo apt-get install $(SYSTEM_PACKAGES)) and run make test again."; \
+			exit 1; \
+		fi; \
+	fi
+
+# JS test peers (tests/e2e/package.json), installed exactly from the lockfile.
+node-deps: $(if $(wildcard $(E2E)/package.json),$(E2E)/node_modules/.stamp)
+$(E2E)/node_modules/.stamp: $(E2E)/package.json $(E2E)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "The e2e tests need Node.js 20+ and npm (Debian: apt-get install nodejs npm)"; exit 1; }
+	cd $(E2E) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 lint: install
 	$(BIN)/ruff check .
@@ -24,12 +49,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy --strict aiohttp_oauth2_login
 
-test: lint typecheck
+test: lint typecheck system-deps node-deps
 	$(BIN)/pytest
 
 run: install
 	$(BIN)/python -m example_app
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist *.egg-info
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist *.egg-info $(E2E)/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
