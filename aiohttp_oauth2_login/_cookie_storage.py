@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ._secure_cookie import SecureDeleteMixin
 from .errors import ConfigurationError
 from .log import logger
 
@@ -81,7 +82,7 @@ def _b64decode(value: str) -> bytes | None:
         return None
 
 
-class CookieStorage(AbstractStorage):
+class CookieStorage(SecureDeleteMixin, AbstractStorage):
     """Encrypted cookie sessions; ``secure`` adds ``Secure`` and the ``__Host-`` name prefix."""
 
     def __init__(
@@ -106,22 +107,6 @@ class CookieStorage(AbstractStorage):
         )
         self._ciphers = [_derive(k) for k in parse_keys(secret_key)]
         self._aad = cookie_name.encode()
-
-    def save_cookie(
-        self, response: web.StreamResponse, cookie_data: str, *, max_age: int | None = None
-    ) -> None:
-        """Set the cookie; a deletion keeps ``Secure``, without which browsers ignore it for
-        ``__Host-`` cookies (logout would silently keep the old session)."""
-        if cookie_data:
-            super().save_cookie(response, cookie_data, max_age=max_age)
-            return
-        response.del_cookie(
-            self.cookie_name,
-            path="/",
-            secure=bool(self.cookie_params["secure"]),
-            httponly=True,
-            samesite="Lax",
-        )
 
     def encrypt(self, data: dict[str, Any]) -> str:
         """The cookie value for ``data`` under the current key."""

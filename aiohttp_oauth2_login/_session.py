@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import aiohttp_session
 from aiohttp import web
+from aiohttp_session.redis_storage import RedisStorage
 
 from ._transaction import Transaction, load_transactions
 from .config import OAuthConfig
@@ -30,6 +31,9 @@ __all__ = [
     "drop_tokens",
     "load_auth",
     "load_pending",
+    "persist_now",
+    "reread_tokens",
+    "session_id",
     "login_payload",
     "save_pending",
     "start_login_session",
@@ -133,6 +137,12 @@ async def start_login_session(
     Rotation defeats session fixation (SECURITY.md 21); the other live transactions are carried
     over so that logins started in other tabs of this browser can still complete.
     """
+    old = await aiohttp_session.get_session(request)
+    storage = _server_side(request)
+    if storage is not None and old.identity is not None:  # the pre-login session must not linger
+        from . import redis as redis_sessions  # optional dependency: only with a RedisStorage
+
+        await redis_sessions.forget(storage, str(old.identity))
     session = await aiohttp_session.new_session(request)
     now = int(time.time())
     session[NAMESPACE] = login_payload(
@@ -199,3 +209,41 @@ async def drop_tokens(request: web.Request, provider: str) -> None:
     state = request.get(AUTH_KEY)
     if isinstance(state, AuthState):
         state.tokens.pop(provider, None)
+
+
+def _server_side(request: web.Request) -> RedisStorage | None:
+    storage = request.get(aiohttp_session.STORAGE_KEY)
+    return storage if isinstance(storage, RedisStorage) else None
+
+
+async def reread_tokens(request: web.Request, provider: str) -> TokenSet | None:
+    """The provider's tokens as stored in Redis now (another instance may have refreshed them)."""
+    storage = _server_side(request)
+    session = await aiohttp_session.get_session(request)
+    if storage is None or session.identity is None:
+        return None
+    from . import redis as redis_sessions  # optional dependency: only with a RedisStorage
+
+    data = await redis_sessions.read(storage, str(session.identity))
+    mapping = data.get("session") if data is not None else None
+    raw = mapping.get(NAMESPACE) if isinstance(mapping, dict) else None
+    tokens = raw.get("t") if isinstance(raw, dict) else None
+    return TokenSet.from_session(tokens.get(provider)) if isinstance(tokens, dict) else None
+
+
+async def persist_now(request: web.Request) -> None:
+    """Write the session to Redis at once, so other instances see refreshed tokens now."""
+    storage = _server_side(request)
+    session = await aiohttp_session.get_session(request)
+    if storage is not None and session.identity is not None:
+        from . import redis as redis_sessions  # optional dependency: only with a RedisStorage
+
+        await redis_sessions.write_now(storage, session)
+
+
+async def session_id(request: web.Request) -> str | None:
+    """The server-side session id (Redis), or ``None`` for cookie sessions."""
+    if _server_side(request) is None:
+        return None
+    identity = (await aiohttp_session.get_session(request)).identity
+    return None if identity is None else str(identity)

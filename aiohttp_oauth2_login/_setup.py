@@ -7,15 +7,18 @@ import inspect
 import warnings
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import aiohttp
 import aiohttp_session
 from aiohttp import web
+from aiohttp_session.redis_storage import RedisStorage
 from yarl import URL
 
 from . import __version__
 from ._cookie_storage import CookieStorage, generate_key
 from ._http import HttpLimits
+from ._pages import error_response
 from ._refresh import RefreshCoordinator
 from ._urls import external_path, external_url
 from ._views import add_routes
@@ -28,10 +31,13 @@ from .config import (
     parse_prefix,
     parse_public_url,
 )
-from .errors import ConfigurationError, UnknownProvider
+from .errors import ConfigurationError, SessionStoreUnavailable, UnknownProvider
 from .keys import APP_KEY, LOGIN_APP_KEY
 from .log import logger
 from .providers.base import Provider
+
+if TYPE_CHECKING:
+    from .redis import RedisRefreshLock
 
 __all__ = ["OAuthLogin", "setup_oauth"]
 
@@ -48,12 +54,20 @@ class OAuthLogin:
         providers: Sequence[Provider],
         storage: aiohttp_session.AbstractStorage,
         client_session: aiohttp.ClientSession | None,
+        owns_redis: bool = False,
     ) -> None:
         self.config = config
         self.providers: dict[str, Provider] = {p.name: p for p in providers}
         self.storage = storage
         self.login_app = web.Application()
         self.refresher = RefreshCoordinator()
+        #: with server-side (Redis) sessions, refreshes are single-flight across instances
+        self.refresh_lock: RedisRefreshLock | None = None
+        if isinstance(storage, RedisStorage):
+            from .redis import RedisRefreshLock
+
+            self.refresh_lock = RedisRefreshLock(storage._redis, prefix=storage.cookie_name)
+        self._owns_redis = owns_redis
         self._injected = client_session
         self._http: aiohttp.ClientSession | None = client_session
 
@@ -116,6 +130,8 @@ class OAuthLogin:
         finally:
             await self._http.close()
             self._http = None
+            if self._owns_redis and isinstance(self.storage, RedisStorage):
+                await self.storage._redis.aclose()
 
     async def _log_redirect_uris(self, app: web.Application) -> None:
         for name in self.providers:
@@ -144,6 +160,11 @@ def _existing_session_storage(app: web.Application) -> aiohttp_session.AbstractS
 def _session_middleware(storage: aiohttp_session.AbstractStorage) -> Middleware:
     """aiohttp-session's middleware, skipped when a parent app already runs one."""
     inner = aiohttp_session.session_middleware(storage)
+    outage: tuple[type[BaseException], ...] = ()
+    if isinstance(storage, RedisStorage):
+        from .redis import OUTAGE_ERRORS
+
+        outage = OUTAGE_ERRORS
 
     @web.middleware
     async def oauth_session_middleware(
@@ -151,7 +172,11 @@ def _session_middleware(storage: aiohttp_session.AbstractStorage) -> Middleware:
     ) -> web.StreamResponse:
         if request.get(aiohttp_session.STORAGE_KEY) is not None:
             return await handler(request)
-        return await inner(request, handler)
+        try:
+            return await inner(request, handler)
+        except outage as exc:  # Redis down: a clear 503, and service resumes by itself
+            logger.error("session store unavailable: %s", type(exc).__name__)
+            return error_response(request, SessionStoreUnavailable())
 
     return oauth_session_middleware
 
@@ -185,6 +210,19 @@ def _check_providers(providers: object) -> list[Provider]:
             issuers[provider.issuer] = provider.name
         checked.append(provider)
     return checked
+
+
+def _redis_storage(url: str, *, max_age: int, secure: bool, name: str) -> RedisStorage:
+    """``redis_url=``: aiohttp-session's RedisStorage with TTL = the absolute lifetime."""
+    if str(url).split("://", 1)[0] not in ("redis", "rediss", "unix"):
+        raise ConfigurationError("redis_url must look like 'redis://host:6379/0'")
+    try:
+        from .redis import redis_storage
+    except ImportError as exc:  # the optional dependency is missing
+        raise ConfigurationError(
+            "redis_url needs the redis client: pip install 'aiohttp-oauth2-login[redis]'"
+        ) from exc
+    return redis_storage(url, max_age=max_age, secure=secure, cookie_name=name)
 
 
 def _choose_storage(
@@ -243,6 +281,7 @@ def setup_oauth(
     client_session: aiohttp.ClientSession | None = None,
     cookie_name: str = "aiohttp_oauth2",
     allowed_email_domains: Sequence[str] | None = None,
+    redis_url: str | None = None,
 ) -> OAuthLogin:
     """Add OAuth2 / OpenID Connect login to ``app``; see the README for every option."""
     # 1. validate everything before touching the app
@@ -276,12 +315,20 @@ def setup_oauth(
         provider_names=frozenset(p.name for p in checked),
         allowed_email_domains=parse_domains(allowed_email_domains),
     )
+    if redis_url is not None:
+        if storage is not None or secret_key is not None:
+            raise ConfigurationError("pass one of redis_url=, storage= or secret_key=")
+        storage = _redis_storage(redis_url, max_age=lifetime, secure=secure, name=cookie_name)
     storage, reuse = _choose_storage(
         app, storage, secret_key, secure=secure, cookie_name=cookie_name, max_age=lifetime
     )
     # 2. store, 3. wire
     login = OAuthLogin(
-        config=config, providers=checked, storage=storage, client_session=client_session
+        config=config,
+        providers=checked,
+        storage=storage,
+        client_session=client_session,
+        owns_redis=redis_url is not None,
     )
     add_routes(login)
     login.login_app[LOGIN_APP_KEY] = login

@@ -13,7 +13,7 @@ from aiohttp import hdrs, web
 from ._pages import SECURITY_HEADERS, error_response
 from ._session import clear_login, load_auth
 from ._setup import OAuthLogin
-from .errors import LoginRefused, ReauthenticationRequired
+from .errors import LoginRefused, ProviderError, ProviderTimeout, ReauthenticationRequired
 from .keys import APP_KEY
 from .user import User
 
@@ -121,6 +121,8 @@ def _wrap(
         except ReauthenticationRequired:
             await logout(request)
             raise login_redirect(request, get_login(request), providers) from None
+        except (ProviderError, ProviderTimeout) as exc:  # e.g. the provider failed a refresh
+            return error_response(request, exc)
 
     return wrapper
 

@@ -15,7 +15,14 @@ from typing import Any
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs, web
 from yarl import URL
 
-from ._session import drop_tokens, load_auth, store_tokens
+from ._session import (
+    drop_tokens,
+    load_auth,
+    persist_now,
+    reread_tokens,
+    session_id,
+    store_tokens,
+)
 from ._setup import OAuthLogin
 from .auth import get_login
 from .errors import ReauthenticationRequired, TokenValidationError
@@ -158,10 +165,26 @@ class AuthenticatedClient:
             raise ReauthenticationRequired()
         login, provider = self._login, self._provider
 
-        async def job() -> TokenSet:
+        async def refresh() -> TokenSet:
             return await provider.refresh(
                 login.http, login.config.limits, self._endpoints, token, self._user
             )
+
+        async def job() -> TokenSet:
+            shared = await session_id(self._request)
+            if login.refresh_lock is None or shared is None:
+                return await refresh()
+            # several instances share this session: one refresh, under a Redis lock
+            async with login.refresh_lock.hold(shared):
+                stored = await reread_tokens(self._request, self.provider)
+                if stored is not None and stored.refresh_token != token.refresh_token:
+                    return stored  # another instance refreshed while we waited
+                fresh = await refresh()
+                await store_tokens(
+                    self._request, self.provider, fresh, keep_id_token=provider.keeps_id_token
+                )
+                await persist_now(self._request)
+                return fresh
 
         try:
             fresh = await login.refresher.refresh(token.refresh_token, job)

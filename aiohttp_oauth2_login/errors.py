@@ -19,6 +19,7 @@ tokens or unescaped input)::
     │   ├── ProviderError             502       the provider answered with something unusable
     │   │   └── SessionTooLarge       502       the token set does not fit in cookie storage
     │   └── ProviderTimeout           504       the provider did not answer in time
+    ├── SessionStoreUnavailable       503       Redis (the session store) is unreachable
     └── ReauthenticationRequired      401       the stored tokens can no longer be used
 """
 
@@ -38,6 +39,7 @@ __all__ = [
     "ProviderError",
     "ProviderTimeout",
     "ReauthenticationRequired",
+    "SessionStoreUnavailable",
     "SessionTooLarge",
     "TokenValidationError",
     "UnknownProvider",
@@ -126,6 +128,14 @@ class ProviderTimeout(LoginFlowError):
     error = "temporarily_unavailable"
     status = 504
     description = "The sign-in provider did not answer in time."
+
+
+class SessionStoreUnavailable(OAuthLoginError):
+    """The server-side session store (Redis) cannot be reached; answered with a 503 page."""
+
+    error = "temporarily_unavailable"
+    status = 503
+    description = "Sessions are temporarily unavailable. Please try again in a moment."
 
 
 class ReauthenticationRequired(OAuthLoginError):
