@@ -28,12 +28,13 @@ from ._secure_cookie import SecureDeleteMixin
 from .errors import ConfigurationError
 from .log import logger
 
-__all__ = ["MAX_COOKIE_BYTES", "CookieStorage", "generate_key", "parse_keys"]
+__all__ = ["CHUNK_VALUE", "MAX_COOKIE_BYTES", "CookieStorage", "generate_key", "parse_keys"]
 
 MAX_COOKIE_BYTES = 4096  # browsers silently drop a bigger Set-Cookie (SECURITY.md 25)
+CHUNK_VALUE = 3800  # value bytes per cookie: name and attributes fit in the rest of 4096
+MAX_CHUNKS = 2  # aiohttp reads request headers of at most 8190 bytes: Cookie included
 _VERSION = b"\x01"
 _NONCE = 12
-_MAX_VALUE = 8192  # longer cookie values are not even base64-decoded
 _INFO = b"aiohttp-oauth2-login session cookie v1"
 _COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")  # an RFC 6265 token
 
@@ -92,6 +93,7 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
         cookie_name: str = "aiohttp_oauth2",
         secure: bool = False,
         max_age: int | None = None,
+        max_chunks: int = MAX_CHUNKS,
     ) -> None:
         if not _COOKIE_NAME.fullmatch(cookie_name):
             raise ConfigurationError(f"cookie_name {cookie_name!r} is not a valid cookie name")
@@ -105,6 +107,9 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
             httponly=True,
             samesite="Lax",
         )
+        if not 1 <= max_chunks <= 8:
+            raise ConfigurationError("max_chunks must be between 1 and 8")
+        self.max_chunks = max_chunks
         self._ciphers = [_derive(k) for k in parse_keys(secret_key)]
         self._aad = cookie_name.encode()
 
@@ -117,7 +122,7 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
 
     def decrypt(self, value: str) -> tuple[dict[str, Any], int] | None:
         """(data, index of the key that opened it), or ``None`` for anything unreadable."""
-        if len(value) > _MAX_VALUE:
+        if len(value) > CHUNK_VALUE * self.max_chunks:
             return None
         sealed = _b64decode(value)
         if sealed is None or len(sealed) < 1 + _NONCE + 16 or sealed[:1] != _VERSION:
@@ -151,33 +156,92 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
             session.changed()
         return session
 
-    def set_cookie_size(self, session: Session) -> int:
-        """Bytes of the ``Set-Cookie`` header this session would produce."""
-        response = web.Response()
-        self._set(response, session)
-        morsel = response.cookies.get(self.cookie_name)
-        return len(morsel.OutputString()) if morsel is not None else 0
+    def load_cookie(self, request: web.Request) -> str | None:
+        """The whole cookie value, reassembled from numbered chunks (``name.1``, ...) if split.
 
-    def _set(self, response: web.StreamResponse, session: Session) -> None:
+        A chunked value starts with ``<count>~``; a missing chunk makes the session anonymous,
+        a tampered one fails decryption (the AEAD covers the whole value).
+        """
+        first = request.cookies.get(self.cookie_name)
+        if first is None:
+            return None
+        count, sep, head = first.partition("~")
+        if not sep:
+            return first
+        if not count.isdigit() or not 2 <= int(count) <= self.max_chunks:
+            return None
+        parts = [head]
+        for index in range(1, int(count)):
+            part = request.cookies.get(f"{self.cookie_name}.{index}")
+            if part is None:
+                return None
+            parts.append(part)
+        return "".join(parts)
+
+    def encode(self, session: Session) -> list[str] | None:
+        """The cookie values (one, or the numbered chunks) of ``session``; ``None`` when even
+        ``max_chunks`` cookies of under 4096 bytes cannot hold it."""
+        value = self.encrypt(dict(self._get_session_data(session)))
+        if len(value) <= CHUNK_VALUE:
+            return [value]
+        count = -(-len(value) // CHUNK_VALUE)
+        if count > self.max_chunks:
+            return None
+        parts = [value[i : i + CHUNK_VALUE] for i in range(0, len(value), CHUNK_VALUE)]
+        parts[0] = f"{count}~{parts[0]}"
+        return parts
+
+    def fits(self, session: Session) -> bool:
+        """Whether ``session`` can be stored in cookies a browser accepts."""
+        return session.empty or self.encode(session) is not None
+
+    def set_cookie_size(self, session: Session) -> int:
+        """Bytes of the largest ``Set-Cookie`` header this session produces (0 when empty);
+        more than ``MAX_COOKIE_BYTES`` when it does not fit at all."""
         if session.empty:
-            self.save_cookie(response, "", max_age=session.max_age)
-        else:
-            value = self.encrypt(dict(self._get_session_data(session)))
-            self.save_cookie(response, value, max_age=session.max_age)
+            return 0
+        values = self.encode(session)
+        if values is None:
+            return MAX_COOKIE_BYTES + 1
+        response = web.Response()
+        self._write(response, values, session.max_age, stale=())
+        return max(len(m.OutputString()) for m in response.cookies.values())
+
+    def _write(
+        self,
+        response: web.StreamResponse,
+        values: list[str],
+        max_age: int | None,
+        stale: tuple[str, ...],
+    ) -> None:
+        names = [self.cookie_name] + [f"{self.cookie_name}.{i}" for i in range(1, len(values))]
+        for name, value in zip(names, values, strict=True):
+            params = self.cookie_params.copy()
+            if max_age is not None:
+                params["max_age"] = max_age
+            response.set_cookie(name, value, **params)
+        for name in stale:
+            if name not in names:
+                self.delete_cookie(response, name)
 
     async def save_session(
         self, request: web.Request, response: web.StreamResponse, session: Session
     ) -> None:
-        self._set(response, session)
-        morsel = response.cookies.get(self.cookie_name)
-        if morsel is not None and len(morsel.OutputString()) > MAX_COOKIE_BYTES:
-            # never send a cookie the browser would drop (login loop); forget the session instead
-            logger.error(
-                "session cookie of %d bytes exceeds %d: session dropped; use server-side storage",
-                len(morsel.OutputString()),
-                MAX_COOKIE_BYTES,
-            )
+        prefix = self.cookie_name + "."
+        stale = tuple(name for name in request.cookies if name.startswith(prefix))
+        values = None if session.empty else self.encode(session)
+        if values is None:
+            if not session.empty:
+                # never send cookies the browser would drop (login loop); forget the session
+                logger.error(
+                    "session larger than %d cookies: dropped; use server-side storage",
+                    self.max_chunks,
+                )
             self.save_cookie(response, "")
+            for name in stale:
+                self.delete_cookie(response, name)
+            return
+        self._write(response, values, session.max_age, stale)
 
     def __repr__(self) -> str:
         return f"<CookieStorage {self.cookie_name!r} keys={len(self._ciphers)}>"

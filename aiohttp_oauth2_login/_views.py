@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from multidict import MultiMapping
 
-from ._cookie_storage import MAX_COOKIE_BYTES, CookieStorage
+from ._cookie_storage import CookieStorage
 from ._flow import authorization_url, exchange_code
 from ._logout import LogoutViews
 from ._pages import SECURITY_HEADERS, error_response, json_response, page, wants_json
@@ -227,10 +227,7 @@ class LoginViews:
             keep_id_token=provider.keeps_id_token,
         )
         storage = self.login.storage
-        if (
-            isinstance(storage, CookieStorage)
-            and storage.set_cookie_size(session) > MAX_COOKIE_BYTES
-        ):
+        if isinstance(storage, CookieStorage) and not storage.fits(session):
             session.invalidate()
             raise SessionTooLarge()
         logger.info("user signed in with %s", provider.name)

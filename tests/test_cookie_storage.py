@@ -15,7 +15,7 @@ from aiohttp.test_utils import make_mocked_request
 from aiohttp_session import Session
 
 from aiohttp_oauth2_login import ConfigurationError, CookieStorage, generate_key
-from aiohttp_oauth2_login._cookie_storage import MAX_COOKIE_BYTES, parse_keys
+from aiohttp_oauth2_login._cookie_storage import CHUNK_VALUE, MAX_COOKIE_BYTES, parse_keys
 
 from ._app import KEY, OLD_KEY
 
@@ -368,28 +368,116 @@ async def test_set_cookie_size_reports_the_header_size() -> None:
 async def test_oversized_session_is_never_sent(secure: bool) -> None:
     storage = CookieStorage(KEY, secure=secure, max_age=3600)
     session = await storage.new_session()
-    session["big"] = secrets.token_urlsafe(4000)
+    session["big"] = secrets.token_urlsafe(CHUNK_VALUE * storage.max_chunks)
+    assert not storage.fits(session)
     assert storage.set_cookie_size(session) > MAX_COOKIE_BYTES
     response = web.Response()
     await storage.save_session(_request(), response, session)
     morsel = response.cookies[storage.cookie_name]
     assert morsel.value == ""
-    assert len(morsel.OutputString()) <= MAX_COOKIE_BYTES
+    assert f"{storage.cookie_name}.1" not in response.cookies
     await response.prepare(make_mocked_request("GET", "/"))
     for header in response.headers.getall("Set-Cookie"):
         assert len(header) <= MAX_COOKIE_BYTES
 
 
-async def test_session_just_under_the_budget_is_sent() -> None:
+async def test_session_just_under_the_budget_is_one_cookie() -> None:
     storage = CookieStorage(KEY, max_age=3600)
     session = await storage.new_session()
     session["v"] = ""
-    base = storage.set_cookie_size(session)
-    # base64 grows 4/3: fill to just below the limit
-    session["v"] = "x" * ((MAX_COOKIE_BYTES - base) * 3 // 4 - 4)
+    base = len(storage.encrypt(dict(storage._get_session_data(session))))
+    session["v"] = "x" * ((CHUNK_VALUE - base) * 3 // 4 - 4)
     assert storage.set_cookie_size(session) <= MAX_COOKIE_BYTES
     response = web.Response()
     await storage.save_session(_request(), response, session)
+    assert list(response.cookies) == [NAME]
     value = response.cookies[NAME].value
-    assert value
     assert json.dumps(dict(await _load(storage, value))) == json.dumps(dict(session))
+
+
+def _jar_request(response: web.StreamResponse, extra: dict[str, str] | None = None) -> web.Request:
+    """A follow-up request carrying what ``response`` set (and ``extra`` cookies)."""
+    cookies = {name: m.value for name, m in response.cookies.items() if m.value}
+    cookies.update(extra or {})
+    header = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    return make_mocked_request("GET", "/", headers={"Cookie": header} if header else {})
+
+
+async def _big_session(storage: CookieStorage, size: int = 3000) -> Session:
+    session = await storage.new_session()
+    session["big"] = secrets.token_urlsafe(size)
+    return session
+
+
+async def _saved(storage: CookieStorage, session: Session, request: web.Request | None = None):  # type: ignore[no-untyped-def]
+    response = web.Response()
+    await storage.save_session(request or _request(), response, session)
+    return response
+
+
+@pytest.mark.parametrize("secure", [False, True])
+async def test_large_session_is_split_over_numbered_cookies(secure: bool) -> None:
+    storage = CookieStorage(KEY, secure=secure, max_age=3600)
+    session = await _big_session(storage)
+    assert storage.fits(session)
+    response = await _saved(storage, session)
+    name = storage.cookie_name
+    assert sorted(response.cookies) == [name, f"{name}.1"]
+    assert response.cookies[name].value.startswith("2~")
+    for morsel in response.cookies.values():
+        assert len(morsel.OutputString()) <= MAX_COOKIE_BYTES
+        assert morsel["httponly"] and morsel["samesite"] == "Lax" and morsel["path"] == "/"
+        assert bool(morsel["secure"]) is secure
+    loaded = await storage.load_session(_jar_request(response))
+    assert loaded["big"] == session["big"]
+
+
+async def test_tampering_with_one_chunk_is_anonymous() -> None:
+    storage = CookieStorage(KEY, max_age=3600)
+    response = await _saved(storage, await _big_session(storage))
+    part = response.cookies[f"{NAME}.1"].value
+    flipped = part[:10] + ("A" if part[10] != "A" else "B") + part[11:]
+    loaded = await storage.load_session(_jar_request(response, {f"{NAME}.1": flipped}))
+    assert _is_anonymous(loaded)
+
+
+async def test_a_missing_chunk_is_anonymous() -> None:
+    storage = CookieStorage(KEY, max_age=3600)
+    response = await _saved(storage, await _big_session(storage))
+    header = f"{NAME}={response.cookies[NAME].value}"
+    request = make_mocked_request("GET", "/", headers={"Cookie": header})
+    assert _is_anonymous(await storage.load_session(request))
+
+
+@pytest.mark.parametrize("count", ["1", "3", "99", "x", ""])
+async def test_a_bad_chunk_count_is_anonymous(count: str) -> None:
+    storage = CookieStorage(KEY, max_age=3600)
+    response = await _saved(storage, await _big_session(storage))
+    first = response.cookies[NAME].value.split("~", 1)[1]
+    request = _jar_request(response, {NAME: f"{count}~{first}"})
+    assert _is_anonymous(await storage.load_session(request))
+
+
+async def test_stale_chunks_are_deleted_when_the_session_shrinks() -> None:
+    storage = CookieStorage(KEY, max_age=3600)
+    big = await _saved(storage, await _big_session(storage))
+    small = await storage.new_session()
+    small["x"] = 1
+    response = await _saved(storage, small, _jar_request(big))
+    assert response.cookies[NAME].value and "~" not in response.cookies[NAME].value
+    stale = response.cookies[f"{NAME}.1"]
+    assert stale.value == "" and str(stale["max-age"]) == "0"
+    # a browser drops the stale chunk; the single cookie alone loads
+    request = make_mocked_request(
+        "GET", "/", headers={"Cookie": f"{NAME}={response.cookies[NAME].value}"}
+    )
+    assert (await storage.load_session(request))["x"] == 1
+
+
+async def test_logout_deletes_every_chunk() -> None:
+    storage = CookieStorage(KEY, max_age=3600)
+    big = await _saved(storage, await _big_session(storage))
+    session = await storage.load_session(_jar_request(big))
+    session.invalidate()
+    response = await _saved(storage, session, _jar_request(big))
+    assert response.cookies[NAME].value == "" and response.cookies[f"{NAME}.1"].value == ""

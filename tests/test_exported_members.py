@@ -28,6 +28,7 @@ EXPECTED = {
         "ProviderTimeout",
         "ReauthenticationRequired",
         "RedactingAccessLogger",
+        "SessionStoreUnavailable",
         "SessionTooLarge",
         "TokenSet",
         "TokenValidationError",

@@ -11,7 +11,7 @@ import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
 import aiohttp
@@ -207,7 +207,10 @@ class Provider(ABC):
         """New tokens from ``token.refresh_token`` (RFC 6749 §6); OIDC also checks the ID token."""
         if token.refresh_token is None:
             raise ReauthenticationRequired()
-        return await refresh_tokens(http, self, endpoints, limits, token.refresh_token)
+        fresh = await refresh_tokens(http, self, endpoints, limits, token.refresh_token)
+        if fresh.id_token is None and token.id_token is not None:
+            fresh = replace(fresh, id_token=token.id_token)  # still the hint for RP logout
+        return fresh
 
     async def revoke(
         self, http: aiohttp.ClientSession, limits: HttpLimits, endpoints: Endpoints, token: TokenSet

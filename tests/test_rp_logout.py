@@ -1,0 +1,283 @@
+"""OIDC RP-Initiated Logout: the ID token is kept only when configured, the user is signed out
+locally and the grant revoked before the browser goes to the provider, and the way back to
+``/auth/logout/done`` honours ``next`` only with the right state (SECURITY.md 27, 26)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+import pytest
+from aiohttp import web
+from yarl import URL
+
+from aiohttp_oauth2_login import CookieStorage, get_client, login_required
+from aiohttp_oauth2_login.testing import (
+    FakeProvider,
+    find_login,
+    login_as,
+    login_flow,
+    oidc_provider_for,
+)
+
+from ._app import Client, MakeClient, build_app
+
+COOKIE = "aiohttp_oauth2"
+JSON = {"Accept": "application/json"}
+
+
+def _origin(client: Client) -> str:
+    return str(client.make_url("/").origin())
+
+
+def _storage(client: Client) -> CookieStorage:
+    storage = find_login(client.app).storage
+    assert isinstance(storage, CookieStorage)
+    return storage
+
+
+def _cookie(client: Client) -> str | None:
+    morsel = client.session.cookie_jar.filter_cookies(client.make_url("/")).get(COOKIE)
+    return morsel.value if morsel is not None else None
+
+
+def _oauth(client: Client) -> dict[str, Any]:
+    """The plugin's part of the session, decrypted from the browser's cookie."""
+    value = _cookie(client)
+    if not value:
+        return {}
+    opened = _storage(client).decrypt(value)
+    assert opened is not None
+    oauth: dict[str, Any] = opened[0]["session"].get("oauth", {})
+    return oauth
+
+
+async def _user(client: Client) -> str | None:
+    user: str | None = (await (await client.get("/")).json())["user"]
+    return user
+
+
+@pytest.fixture
+async def rp_client(make_client: MakeClient, fake: FakeProvider) -> Client:
+    """Signed in through the fake with RP-initiated logout; ``default_next`` is ``/home``."""
+    client = await make_client(
+        providers=[oidc_provider_for(fake, rp_initiated_logout=True)], default_next="/home"
+    )
+    assert (await login_flow(client)).status == 303
+    return client
+
+
+async def _logout(client: Client, next_: str | None = "/bye") -> Any:
+    data = {} if next_ is None else {"next": next_}
+    return await client.post(
+        "/auth/logout", data=data, headers={"Origin": _origin(client)}, allow_redirects=False
+    )
+
+
+async def _to_provider_and_back(client: Client, location: str) -> Any:
+    """Follow the end-session redirect like a browser; returns the provider's answer."""
+    answer = await client.session.get(location, allow_redirects=False)
+    assert answer.status == 302
+    back = URL(answer.headers["Location"])
+    assert back.path == "/auth/logout/done"
+    return back
+
+
+# ---- the ID token in the session -----------------------------------------------------------------
+
+
+async def test_the_id_token_is_kept_only_with_rp_initiated_logout(
+    make_client: MakeClient, fake: FakeProvider
+) -> None:
+    with_rp = await make_client(providers=[oidc_provider_for(fake, rp_initiated_logout=True)])
+    assert (await login_flow(with_rp)).status == 303
+    kept = _oauth(with_rp)["t"]["fake"]
+    assert "i" in kept
+    claims = jwt.decode(kept["i"], options={"verify_signature": False})
+    assert claims["sub"] == "alice" and claims["iss"] == fake.issuer
+
+    without = await make_client(providers=[oidc_provider_for(fake)])
+    assert (await login_flow(without)).status == 303
+    tokens = _oauth(without)["t"]["fake"]
+    assert "a" in tokens and "r" in tokens
+    assert "i" not in tokens
+
+
+# ---- POST /auth/logout → the provider → /auth/logout/done → next ---------------------------------
+
+
+async def test_logout_goes_to_the_end_session_endpoint(
+    rp_client: Client, fake: FakeProvider
+) -> None:
+    id_token = _oauth(rp_client)["t"]["fake"]["i"]
+    refresh = _oauth(rp_client)["t"]["fake"]["r"]
+    resp = await _logout(rp_client)
+    assert resp.status == 303
+    assert resp.headers["Cache-Control"] == "no-store"
+    location = URL(resp.headers["Location"])
+    assert str(location.with_query(None)) == f"{fake.issuer}/logout"
+    query = location.query
+    assert query["id_token_hint"] == id_token
+    assert query["post_logout_redirect_uri"] == str(rp_client.make_url("/auth/logout/done"))
+    assert query["client_id"] == fake.client_id
+    assert len(query["state"]) >= 32
+    assert "next" not in query and "/bye" not in str(location)  # next stays in the session
+    # signed out and revoked before the browser even leaves
+    assert fake.calls["revoke"] == 1
+    assert fake.revoked(refresh)
+    assert fake.calls["end_session"] == 0
+    oauth = _oauth(rp_client)
+    assert "u" not in oauth and "t" not in oauth
+    assert (await rp_client.get("/private", headers=JSON)).status == 401
+    assert await _user(rp_client) is None
+
+
+async def test_the_round_trip_ends_at_next(rp_client: Client, fake: FakeProvider) -> None:
+    resp = await _logout(rp_client, "/bye?x=1")
+    location = resp.headers["Location"]
+    state = URL(location).query["state"]
+    back = await _to_provider_and_back(rp_client, location)
+    assert back.query["state"] == state
+    assert fake.calls["end_session"] == 1
+    assert fake.logout_requests[0]["id_token_hint"] == URL(location).query["id_token_hint"]
+    done = await rp_client.get(back.path_qs, allow_redirects=False)
+    assert done.status == 303
+    assert done.headers["Location"] == "/bye?x=1"
+    assert done.headers["Cache-Control"] == "no-store"
+    assert await _user(rp_client) is None
+    assert _oauth(rp_client) == {}  # the pending logout state is gone too
+
+
+async def test_the_logout_state_is_single_use(rp_client: Client) -> None:
+    resp = await _logout(rp_client)
+    back = await _to_provider_and_back(rp_client, resp.headers["Location"])
+    first = await rp_client.get(back.path_qs, allow_redirects=False)
+    assert first.headers["Location"] == "/bye"
+    replay = await rp_client.get(back.path_qs, allow_redirects=False)
+    assert replay.status == 303
+    assert replay.headers["Location"] == "/home"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{}, {"state": "wrong"}, {"state": ""}, {"state": "x" * 5000}, {"state": "é"}],
+    ids=["missing", "wrong", "empty", "huge", "non-ascii"],
+)
+async def test_a_wrong_or_missing_state_goes_to_default_next(
+    rp_client: Client, query: dict[str, str]
+) -> None:
+    resp = await _logout(rp_client)
+    state = URL(resp.headers["Location"]).query["state"]
+    done = await rp_client.get("/auth/logout/done", params=query, allow_redirects=False)
+    assert done.status == 303
+    assert done.headers["Location"] == "/home"
+    # the pending state was consumed by the failed attempt: the right one no longer works
+    done = await rp_client.get("/auth/logout/done", params={"state": state}, allow_redirects=False)
+    assert done.headers["Location"] == "/home"
+    assert await _user(rp_client) is None
+
+
+async def test_logout_done_without_a_pending_logout(make_client: MakeClient) -> None:
+    client = await make_client(default_next="/home")
+    done = await client.get(
+        "/auth/logout/done", params={"state": "anything"}, allow_redirects=False
+    )
+    assert done.status == 303
+    assert done.headers["Location"] == "/home"
+
+
+async def test_a_hostile_next_is_replaced_before_the_round_trip(rp_client: Client) -> None:
+    resp = await _logout(rp_client, "//evil.example/x")
+    back = await _to_provider_and_back(rp_client, resp.headers["Location"])
+    done = await rp_client.get(back.path_qs, allow_redirects=False)
+    assert done.headers["Location"] == "/home"
+
+
+async def test_the_return_address_uses_public_url(
+    make_client: MakeClient, fake: FakeProvider
+) -> None:
+    client = await make_client(
+        providers=[oidc_provider_for(fake, rp_initiated_logout=True)],
+        public_url="http://localhost:9",
+    )
+    assert (await login_flow(client)).status == 303
+    resp = await client.post(
+        "/auth/logout", headers={"Origin": "http://localhost:9"}, allow_redirects=False
+    )
+    assert resp.status == 303
+    query = URL(resp.headers["Location"]).query
+    assert query["post_logout_redirect_uri"] == "http://localhost:9/auth/logout/done"
+
+
+async def test_a_cross_site_post_does_not_start_the_provider_logout(
+    rp_client: Client, fake: FakeProvider
+) -> None:
+    resp = await rp_client.post(
+        "/auth/logout", headers={"Origin": "http://evil.example"}, allow_redirects=False
+    )
+    assert resp.status == 403
+    assert "Location" not in resp.headers
+    assert fake.calls["revoke"] == 0
+    assert await _user(rp_client) == "alice"
+
+
+# ---- when there is no provider logout ------------------------------------------------------------
+
+
+async def test_without_rp_initiated_logout_the_post_goes_straight_to_next(
+    make_client: MakeClient, fake: FakeProvider
+) -> None:
+    client = await make_client(providers=[oidc_provider_for(fake)], default_next="/home")
+    assert (await login_flow(client)).status == 303
+    resp = await _logout(client)
+    assert resp.status == 303
+    assert resp.headers["Location"] == "/bye"
+    assert fake.calls["revoke"] == 1
+    assert fake.calls["end_session"] == 0
+    assert await _user(client) is None
+
+
+async def test_without_an_id_token_the_post_goes_straight_to_next(
+    make_client: MakeClient, fake: FakeProvider
+) -> None:
+    client = await make_client(providers=[oidc_provider_for(fake, rp_initiated_logout=True)])
+    await login_as(client, "alice")  # a session whose tokens hold no ID token
+    resp = await _logout(client)
+    assert resp.status == 303
+    assert resp.headers["Location"] == "/bye"
+    assert await _user(client) is None
+
+
+@login_required
+async def call_api(request: web.Request) -> web.Response:
+    client = await get_client(request)
+    async with client.get("api/me") as resp:
+        return web.json_response({"status": resp.status})
+
+
+async def test_a_refresh_without_a_new_id_token_keeps_the_old_one(
+    aiohttp_client: Any, fake: FakeProvider
+) -> None:
+    """OIDC Core §12.2 lets a refresh omit the ID token; the one from the login is still the
+    right ``id_token_hint``, so RP-initiated logout must keep working after such a refresh."""
+    app = build_app([oidc_provider_for(fake, rp_initiated_logout=True)])
+    app.router.add_get("/call", call_api)
+    client: Client = await aiohttp_client(app)
+    assert (await login_flow(client)).status == 303
+    id_token = _oauth(client)["t"]["fake"]["i"]
+    storage = _storage(client)
+    opened = storage.decrypt(_cookie(client) or "")
+    assert opened is not None
+    opened[0]["session"]["oauth"]["t"]["fake"]["x"] = int(time.time()) - 5  # refresh next call
+    client.session.cookie_jar.update_cookies(
+        {COOKIE: storage.encrypt(opened[0])}, response_url=client.make_url("/")
+    )
+    fake.fail("id_token_missing")
+    assert (await (await client.get("/call", headers=JSON)).json())["status"] == 200
+    assert fake.calls["refresh"] == 1
+    assert _oauth(client)["t"]["fake"].get("i") == id_token
+    resp = await _logout(client)
+    location = URL(resp.headers["Location"])
+    assert str(location.with_query(None)) == f"{fake.issuer}/logout"
+    assert location.query["id_token_hint"] == id_token
