@@ -239,8 +239,8 @@ class LoginViews:
         allowed = self.config.allowed_email_domains
         if allowed is None:
             return
-        domain = user.email.rpartition("@")[2].lower() if user.email else None
-        if not user.email_verified or domain not in allowed:
+        local, at, domain = (user.email or "").rpartition("@")
+        if not (user.email_verified and local and at and domain.lower() in allowed):
             raise LoginRefused(
                 "Only verified email addresses of " + ", ".join(sorted(allowed)) + " may sign in."
             )
