@@ -78,8 +78,10 @@ async def _token_request(
     if answer.status != 200:
         body = answer.body
         error = body.get("error") if isinstance(body, dict) else None
-        if answer.status in (400, 401) and isinstance(error, str):
-            logger.warning("%s refused by %s: %s", what, provider.name, safe(error, 40))
+        if answer.status in (400, 401) and isinstance(error, str | dict):
+            # RFC 6749 §5.2 says a string; Facebook's Graph API sends an error object
+            code = error if isinstance(error, str) else error.get("type", "error")
+            logger.warning("%s refused by %s: %s", what, provider.name, safe(code, 40))
             raise TokenValidationError("The provider refused to issue tokens.")
         logger.warning("%s to %s answered HTTP %d", what, provider.name, answer.status)
         raise ProviderError()

@@ -156,6 +156,8 @@ class Provider(ABC):
         if not client_id:
             raise ConfigurationError(f"environment variable {prefix}_CLIENT_ID is not set")
         secret = os.environ.get(f"{prefix}_CLIENT_SECRET") or None
+        if secret is None and kwargs.get("client_auth") != "none":
+            raise ConfigurationError(f"environment variable {prefix}_CLIENT_SECRET is not set")
         return cls(name=name, client_id=client_id, client_secret=secret, **kwargs)
 
     @property

@@ -14,6 +14,7 @@ Footguns handled here:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,11 +37,27 @@ API_BASE_URL = "https://api.github.com"
 AUTHORIZE_PATH = "/login/oauth/authorize"
 TOKEN_PATH = "/login/oauth/access_token"  # noqa: S105 - a URL path
 API_VERSION = "2022-11-28"
+_SLUG = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,99})")
 _API_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
 
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _names(values: Sequence[str], what: str, *, parts: int) -> tuple[str, ...]:
+    """Org names (``acme``) or team paths (``acme/team-slug``), lower-cased and checked."""
+    if isinstance(values, str | bytes):
+        raise ConfigurationError(f"{what} must be a list, not a string")
+    names = []
+    items: Sequence[object] = values  # from user configuration: checked, not trusted
+    for value in items:
+        pieces = value.split("/") if isinstance(value, str) else []
+        if len(pieces) != parts or not all(_SLUG.fullmatch(p) for p in pieces):
+            form = "'org'" if parts == 1 else "'org/team-slug'"
+            raise ConfigurationError(f"{what} entries look like {form}: {value!r}")
+        names.append(str(value).lower())
+    return tuple(names)
 
 
 class GitHub(OAuth2Provider):
@@ -90,11 +107,8 @@ class GitHub(OAuth2Provider):
             authorize_params=authorize_params,
         )
         self.api_url = api
-        self.allowed_orgs = tuple(o.lower() for o in allowed_orgs)
-        self.allowed_teams = tuple(t.lower() for t in allowed_teams)
-        for team in self.allowed_teams:
-            if team.count("/") != 1:
-                raise ConfigurationError(f"allowed_teams entries are 'org/team-slug': {team!r}")
+        self.allowed_orgs = _names(allowed_orgs, "allowed_orgs", parts=1)
+        self.allowed_teams = _names(allowed_teams, "allowed_teams", parts=2)
 
     def token_request_headers(self) -> dict[str, str]:
         return {"Accept": "application/json"}

@@ -392,7 +392,7 @@ def test_from_env_without_client_id_names_the_variable(monkeypatch: pytest.Monke
 def test_from_env_without_client_secret_fails_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_CLIENT_ID", CLIENT_ID)
     monkeypatch.delenv("GITHUB_CLIENT_SECRET", raising=False)
-    with pytest.raises(ConfigurationError, match="client_secret"):
+    with pytest.raises(ConfigurationError, match="GITHUB_CLIENT_SECRET"):
         GitHub.from_env()
 
 
