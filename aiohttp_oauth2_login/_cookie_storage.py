@@ -14,6 +14,7 @@ import json
 import os
 import re
 import secrets
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -27,12 +28,14 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from ._secure_cookie import SecureDeleteMixin
 from .errors import ConfigurationError
 from .log import logger
+from .user import User
 
 __all__ = ["CHUNK_VALUE", "MAX_COOKIE_BYTES", "CookieStorage", "generate_key", "parse_keys"]
 
 MAX_COOKIE_BYTES = 4096  # browsers silently drop a bigger Set-Cookie (SECURITY.md 25)
 CHUNK_VALUE = 3800  # value bytes per cookie: name and attributes fit in the rest of 4096
 MAX_CHUNKS = 2  # aiohttp reads request headers of at most 8190 bytes: Cookie included
+CACHE_SIZE = 4096  # cookie values whose login fields are remembered (see _fastpath)
 _VERSION = b"\x01"
 _NONCE = 12
 _INFO = b"aiohttp-oauth2-login session cookie v1"
@@ -112,6 +115,8 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
         self.max_chunks = max_chunks
         self._ciphers = [_derive(k) for k in parse_keys(secret_key)]
         self._aad = cookie_name.encode()
+        #: value tail -> (value, (user, login time, last activity) or None); see _fastpath
+        self.peek_cache: OrderedDict[str, tuple[str, tuple[User, int, int] | None]] = OrderedDict()
 
     def encrypt(self, data: dict[str, Any]) -> str:
         """The cookie value for ``data`` under the current key."""

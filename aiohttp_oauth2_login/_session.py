@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 NAMESPACE = "oauth"
-_TOUCH_EVERY = 60  # seconds between last-activity updates (each update is a Set-Cookie)
+TOUCH_EVERY = 60  # seconds between last-activity updates (each update is a Set-Cookie)
 
 
 @dataclass(slots=True)
@@ -51,6 +51,11 @@ class AuthState:
     user: User | None = None
     tokens: dict[str, TokenSet] = field(default_factory=dict)
     login_at: int | None = None
+
+
+def clock_now() -> int:
+    """Seconds since the epoch: the one clock every session timeout is measured with."""
+    return int(time.time())
 
 
 def _namespace(session: aiohttp_session.Session) -> dict[str, object]:
@@ -96,7 +101,7 @@ async def load_auth(request: web.Request, config: OAuthConfig) -> AuthState:
     else:
         last = raw["la"]
         assert isinstance(last, int)  # noqa: S101 - checked by _parse_auth
-        if now - last >= _TOUCH_EVERY:
+        if now - last >= TOUCH_EVERY:
             session[NAMESPACE] = {**raw, "la": now}
     request[AUTH_KEY] = state
     return state

@@ -10,6 +10,7 @@ from typing import Any, TypeVar, overload
 
 from aiohttp import hdrs, web
 
+from ._fastpath import peek_user
 from ._pages import SECURITY_HEADERS, error_response
 from ._session import clear_login, load_auth
 from ._setup import OAuthLogin
@@ -38,6 +39,9 @@ def get_login(request: web.Request) -> OAuthLogin:
 async def get_user(request: web.Request) -> User | None:
     """The signed-in user, or ``None``."""
     login = get_login(request)
+    user = peek_user(request, login.config, login.storage)
+    if isinstance(user, User | None):
+        return user
     return (await load_auth(request, login.config)).user
 
 
@@ -82,8 +86,8 @@ async def require_login(
     allow: Allow | None = None,
 ) -> User:
     """The signed-in user, or raise the login redirect / 401; 403 when not allowed."""
+    user = await get_user(request)
     login = get_login(request)
-    user = (await load_auth(request, login.config)).user
     if user is None:
         raise login_redirect(request, login, providers)
     if providers is not None and user.provider not in providers:

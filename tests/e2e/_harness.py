@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from multidict import CIMultiDictProxy
 from yarl import URL
 
 from aiohttp_oauth2_login import get_client, get_user, login_required, setup_oauth
@@ -113,22 +114,26 @@ class Peer:
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
     """Stop a peer by its PID: close its stdin (it exits), then SIGTERM, then SIGKILL."""
-    if process.stdin is not None and not process.stdin.closed:
+    try:
+        if process.stdin is not None:
+            try:
+                process.stdin.close()
+            except OSError:
+                pass
         try:
-            process.stdin.close()
-        except OSError:
+            process.wait(timeout=2)
+            return
+        except subprocess.TimeoutExpired:
             pass
-    try:
-        process.wait(timeout=2)
-        return
-    except subprocess.TimeoutExpired:
-        pass
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+    finally:
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def start_peer(name: str, argv: list[str]) -> Peer:
@@ -294,7 +299,7 @@ class Hop:
     method: str
     url: URL
     status: int
-    headers: Mapping[str, str]
+    headers: CIMultiDictProxy[str]
     text: str
 
     @property

@@ -15,11 +15,13 @@ What it implements, with Authlib's own grant and endpoint classes:
 Test-only control routes (never part of a real provider), under ``/__test/``:
 ``POST /__test/clients`` registers a client for the given ``redirect_uris``;
 ``POST /__test/expire-access-tokens`` makes a client's access tokens expire now (the refresh
-tokens stay valid); ``GET /__test/stats?client_id=`` counts token endpoint outcomes per grant type.
+tokens stay valid); ``GET /__test/stats?client_id=`` counts token endpoint outcomes (and the ID
+tokens issued) per grant type.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import secrets
@@ -42,7 +44,6 @@ from authlib.oidc.core.grants import OpenIDCode, OpenIDToken
 from authlib.oidc.core.models import AuthorizationCodeMixin
 from flask import Flask, Response, jsonify, request
 from joserfc.jwk import RSAKey
-from markupsafe import escape
 from werkzeug.serving import make_server
 
 ISSUER = ""  # set once the server has its port
@@ -56,6 +57,10 @@ class Client(ClientMixin):
     client_id: str
     client_secret: str
     redirect_uris: list[str]
+
+    @property
+    def client_metadata(self) -> dict[str, Any]:
+        return {}  # plain JSON userinfo, no signed answers
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -146,7 +151,7 @@ CODES: dict[str, AuthorizationCode] = {}
 BY_ACCESS: dict[str, Token] = {}
 BY_REFRESH: dict[str, Token] = {}
 STATS: dict[str, dict[str, dict[str, int]]] = defaultdict(
-    lambda: defaultdict(lambda: {"success": 0, "error": 0})
+    lambda: defaultdict(lambda: {"success": 0, "error": 0, "id_token": 0})
 )
 LOCK = threading.Lock()  # werkzeug serves each request in its own thread
 
@@ -342,7 +347,7 @@ def create_app() -> Flask:
             server.get_consent_grant(end_user=None)
         except OAuth2Error as error:
             return server.handle_error_response(None, error)
-        action = escape(request.full_path)
+        action = html.escape(request.full_path)
         return Response(
             "<!doctype html><title>Authlib sign-in</title><h1>Authlib sign-in</h1>"
             f'<form method="post" action="{action}">'
@@ -367,7 +372,10 @@ def create_app() -> Flask:
             response = server.create_token_response()
             client_id = request.authorization.username if request.authorization else None
             outcome = "success" if response.status_code == 200 else "error"
-            STATS[client_id or "?"][request.form.get("grant_type", "?")][outcome] += 1
+            counts = STATS[client_id or "?"][request.form.get("grant_type", "?")]
+            counts[outcome] += 1
+            if outcome == "success" and "id_token" in json.loads(response.get_data()):
+                counts["id_token"] += 1
         return response
 
     @app.post("/revoke")

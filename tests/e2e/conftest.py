@@ -27,15 +27,11 @@ from ._harness import (
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Keep each phase's report on the item, so fixtures can tell whether the test failed."""
+    """Keep each phase's report on the item (``item.report_call``), so that a fixture's teardown
+    can tell whether the test failed (test_browser.py then saves screenshots)."""
     report = yield
     setattr(item, f"report_{report.when}", report)
     return report
-
-
-def test_failed(request: pytest.FixtureRequest) -> bool:
-    report = getattr(request.node, "report_call", None)
-    return report is None or report.failed
 
 
 @pytest.fixture(scope="session")

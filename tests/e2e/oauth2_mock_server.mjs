@@ -104,7 +104,9 @@ const server = createServer((req, res) => {
     return;
   }
   if (path === '/token' && behaviour.tokenDelayMs) {
-    setTimeout(() => service.requestHandler(req, res), behaviour.tokenDelayMs);
+    setTimeout(() => {
+      if (!req.socket.destroyed) service.requestHandler(req, res); // the client may have given up
+    }, behaviour.tokenDelayMs);
     return;
   }
   service.requestHandler(req, res);

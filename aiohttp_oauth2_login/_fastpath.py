@@ -1,0 +1,137 @@
+"""The cheap login check behind ``@login_required`` and ``get_user`` (cookie storage only).
+
+Most requests of a signed-in user carry a cookie the server has seen before: its value is
+authenticated ciphertext, so the same value always decrypts to the same payload. This module
+reads only the plugin's cookie from the raw ``Cookie`` header and keeps a bounded map from cookie
+value to the few fields the check needs (user, login time, last activity), so a repeated cookie
+costs a dictionary lookup instead of base64 + AES-GCM + JSON. Timeouts are still evaluated on
+every request. Anything unusual (a cookie that does not open here, a login due for its activity
+update, a session already loaded in this request) returns ``SLOW`` and the regular
+aiohttp-session path decides.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import aiohttp_session
+from aiohttp import web
+
+from ._cookie_storage import CACHE_SIZE, CookieStorage
+from ._session import NAMESPACE, TOUCH_EVERY, clock_now
+from .config import OAuthConfig
+from .keys import AUTH_KEY
+from .user import User
+
+__all__ = ["SLOW", "peek_user"]
+
+
+class _Slow:
+    """Type of ``SLOW``: "ask the regular session path"."""
+
+
+SLOW: Final = _Slow()
+Entry = tuple[User, int, int] | None
+_TAIL = 24  # base64 characters at the end of a cookie value: the 16-byte tag and then some
+
+
+def _cookies_named(header: str, name: str) -> dict[str, str] | None:
+    """``name`` and ``name.N`` cookies of a raw header, sliced once; ``None`` on duplicates."""
+    found: dict[str, str] = {}
+    pos = header.find(name)
+    while pos != -1:
+        if pos == 0 or header[pos - 1] in "; ":
+            eq = header.find("=", pos)
+            key = header[pos:eq] if eq != -1 else ""
+            if key == name or (
+                key[len(name) : len(name) + 1] == "." and key[len(name) + 1 :].isdigit()
+            ):
+                end = header.find(";", eq)
+                if key in found:
+                    return None
+                found[key] = header[eq + 1 : end if end != -1 else len(header)].strip()
+        pos = header.find(name, pos + 1)
+    return found
+
+
+def _cookie_value(request: web.Request, storage: CookieStorage) -> str | None | _Slow:
+    """The plugin's cookie (chunks reassembled) straight from the raw header."""
+    headers = request.headers.getall("Cookie", ())
+    if not headers:
+        return None
+    header = headers[0] if len(headers) == 1 else "; ".join(headers)
+    name = storage.cookie_name
+    found = _cookies_named(header, name)
+    if found is None:
+        return SLOW  # duplicated cookie: let the full parser decide
+    first = found.get(name)
+    if first is None:
+        return None
+    count, sep, head = first.partition("~")
+    if not sep:
+        return first
+    if not count.isdigit() or not 2 <= int(count) <= storage.max_chunks:
+        return SLOW
+    parts = [head]
+    for index in range(1, int(count)):
+        chunk = found.get(f"{name}.{index}")
+        if chunk is None:
+            return SLOW
+        parts.append(chunk)
+    return "".join(parts)
+
+
+def _open(storage: CookieStorage, value: str) -> Entry | _Slow:
+    opened = storage.decrypt(value)
+    if opened is None or opened[1] != 0:  # unreadable, or due for re-encryption: slow path
+        return SLOW
+    mapping = opened[0].get("session")
+    raw = mapping.get(NAMESPACE) if isinstance(mapping, dict) else None
+    if not isinstance(raw, dict) or "u" not in raw:
+        return None
+    user = User.from_session(raw.get("u"))
+    login_at, last = raw.get("li"), raw.get("la")
+    if user is None or not isinstance(login_at, int) or not isinstance(last, int):
+        return SLOW
+    return (user, login_at, last)
+
+
+def peek_user(request: web.Request, config: OAuthConfig, storage: object) -> User | None | _Slow:
+    """The signed-in user, ``None`` when signed out, or ``SLOW``."""
+    if not isinstance(storage, CookieStorage) or aiohttp_session.SESSION_KEY in request:
+        return SLOW
+    if AUTH_KEY in request:
+        return SLOW
+    value = _cookie_value(request, storage)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return SLOW
+    # keyed by the value's tail (it holds the AES-GCM tag: unique per ciphertext), so a 3 KB
+    # value is not hashed on every request; the full value is then compared (memcmp)
+    cache, tail = storage.peek_cache, value[-_TAIL:]
+    hit = cache.get(tail)
+    if hit is not None and hit[0] == value:
+        entry = hit[1]
+        cache.move_to_end(tail)
+    else:
+        opened = _open(storage, value)
+        if isinstance(opened, _Slow):
+            return SLOW
+        entry = opened
+        cache[tail] = (value, entry)
+        if len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
+    if entry is None:
+        return None
+    user, login_at, last = entry
+    now = clock_now()
+    if (
+        user.provider not in config.provider_names
+        or now >= login_at + config.session_lifetime
+        or now >= last + config.idle_timeout
+        or login_at > now + 60
+        or now - last >= TOUCH_EVERY
+    ):
+        return SLOW  # expired (clear it) or due for an activity update: the slow path writes
+    return user

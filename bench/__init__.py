@@ -1,0 +1,1 @@
+"""Benchmarks of aiohttp-oauth2-login (``make bench``)."""

@@ -1,0 +1,1004 @@
+"""Scale-out (#5): Redis sessions, several app processes, one refresh across them, Redis outages.
+
+Everything runs against a real ``redis-server`` (``tests/redis_peer.py``). The multi-instance
+tests start two processes of ``tests/scale_app.py`` on ports the OS picks, both pointing at the
+fake provider that runs in this test process and at the same Redis; one cookie jar plays the
+browser (cookies are per host, not per port, so it serves both instances on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp_session.redis_storage import RedisStorage
+from redis import asyncio as aioredis
+from yarl import URL
+
+from aiohttp_oauth2_login import ConfigurationError, TokenSet, setup_oauth
+from aiohttp_oauth2_login.errors import ProviderTimeout
+from aiohttp_oauth2_login.providers import OIDCProvider
+from aiohttp_oauth2_login.redis import RedisRefreshLock, redis_client
+from aiohttp_oauth2_login.testing import (
+    FakeProvider,
+    find_login,
+    login_as,
+    login_flow,
+)
+
+from ._app import KEY, Client, MakeClient, build_app
+from .redis_peer import RedisPeer, running_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+COOKIE = "aiohttp_oauth2"
+SESSION_ID = re.compile(r"[0-9a-f]{32}")
+JSON = {"Accept": "application/json"}
+HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+SOCKET_TIMEOUT = 2.0  # aiohttp_oauth2_login.redis.redis_client: socket (connect) timeout
+LIFETIME = 3600
+STARTUP_TIMEOUT = 20.0
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=15)
+
+
+# ---- Redis servers and their keys ---------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisPeer]:
+    """A throw-away Redis (no persistence) on a free port, stopped after the test."""
+    yield from running_redis(tmp_path_factory)
+
+
+@pytest.fixture
+def persistent_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisPeer]:
+    """A Redis that fsyncs every write to its append-only file: it survives kill -9."""
+    yield from running_redis(tmp_path_factory, persistent=True)
+
+
+# ---- Redis inspection ------------------------------------------------------------------------
+
+
+def session_key(session_id: str, cookie_name: str = COOKIE) -> str:
+    return f"{cookie_name}_{session_id}"
+
+
+def stored(peer: RedisPeer, session_id: str) -> dict[str, Any] | None:
+    """The session data of ``session_id`` as the plugin wrote it to Redis."""
+    with peer.client() as r:
+        raw = r.get(session_key(session_id))
+    return None if raw is None else json.loads(str(raw))
+
+
+def stored_tokens(peer: RedisPeer, session_id: str) -> dict[str, Any]:
+    data = stored(peer, session_id)
+    assert data is not None, "the session is not in Redis"
+    tokens: dict[str, Any] = data["session"]["oauth"]["t"]["fake"]
+    return tokens
+
+
+def edit_stored(peer: RedisPeer, session_id: str, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Change the stored session in place (TTL kept), as if time had passed."""
+    key = session_key(session_id)
+    with peer.client() as r:
+        raw = r.get(key)
+        assert raw is not None, "the session is not in Redis"
+        data = json.loads(str(raw))
+        edit(data["session"]["oauth"])
+        r.set(key, json.dumps(data), keepttl=True)
+
+
+def expire_in_redis(peer: RedisPeer, session_id: str) -> None:
+    """The stored access token expired a moment ago: the next API call refreshes first."""
+
+    def edit(oauth: dict[str, Any]) -> None:
+        oauth["t"]["fake"]["x"] = int(time.time()) - 5
+
+    edit_stored(peer, session_id, edit)
+
+
+def offline_provider() -> OIDCProvider:
+    """A provider for apps that never sign anyone in (nothing listens on port 9)."""
+    return OIDCProvider(name="fake", issuer="http://127.0.0.1:9", client_id="c", client_secret="s")
+
+
+def keys(peer: RedisPeer) -> set[str]:
+    with peer.client() as r:
+        return {str(k) for k in r.keys("*")}
+
+
+# ---- app processes ---------------------------------------------------------------------------
+
+
+@dataclass
+class AppProcess:
+    """One ``python -m tests.scale_app`` process."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    out: Path
+    err: Path
+    base: URL | None = None
+
+    def url(self, path: str) -> URL:
+        assert self.base is not None
+        return self.base.join(URL(path))
+
+    @property
+    def origin(self) -> str:
+        assert self.base is not None
+        return str(self.base.origin())
+
+    async def wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            for line in self.out.read_text(errors="replace").splitlines():
+                if line.startswith("READY "):
+                    self.base = URL(line.split(" ", 1)[1].strip())
+                    return
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"app {self.name} exited with {self.process.returncode}:\n{self.log()}",
+                    pytrace=False,
+                )
+            if time.monotonic() > deadline:
+                pytest.fail(f"app {self.name} did not start:\n{self.log()}", pytrace=False)
+            await asyncio.sleep(0.02)
+
+    def log(self) -> str:
+        return self.err.read_text(errors="replace")[-6000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+Launch = Callable[..., Awaitable[list[AppProcess]]]
+
+
+@pytest.fixture
+async def launch(tmp_path: Path) -> AsyncIterator[Launch]:
+    """``await launch(fake, redis, names=("A", "B"), hold_delay=0.0)``: app processes, all
+    stopped by PID after the test (their logs are printed when one logged a traceback)."""
+    started: list[AppProcess] = []
+
+    async def start(
+        fake: FakeProvider,
+        redis: RedisPeer,
+        *,
+        names: Iterable[str] = ("A", "B"),
+        hold_delay: float = 0.0,
+    ) -> list[AppProcess]:
+        batch: list[AppProcess] = []
+        for name in names:
+            out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
+            argv = [sys.executable, "-m", "tests.scale_app", "--port", "0"]
+            argv += ["--redis-url", redis.url, "--issuer", fake.issuer, "--name", name]
+            argv += ["--client-id", fake.client_id, "--client-secret", fake.client_secret]
+            argv += ["--session-lifetime", str(LIFETIME), "--hold-delay", str(hold_delay)]
+            with out.open("wb") as stdout, err.open("wb") as stderr:
+                process = subprocess.Popen(
+                    argv,
+                    cwd=ROOT,
+                    stdin=subprocess.DEVNULL,
+                    stdout=stdout,
+                    stderr=stderr,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                )
+            app = AppProcess(name, process, out, err)
+            started.append(app)
+            batch.append(app)
+        await asyncio.gather(*(app.wait_ready() for app in batch))
+        return batch
+
+    try:
+        yield start
+    finally:
+        for app in started:
+            app.stop()
+        for app in started:
+            log = app.log()
+            if "Traceback" in log or "Error handling request" in log:
+                print(f"---- log of app {app.name} ----\n{log}")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[aiohttp.ClientSession]:
+    """The user's browser: one cookie jar for every instance on 127.0.0.1."""
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar, timeout=REQUEST_TIMEOUT) as session:
+        yield session
+
+
+@pytest.fixture
+async def replayer() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client without a cookie jar: sends exactly the Cookie header it is given."""
+    jar = aiohttp.DummyCookieJar()
+    async with aiohttp.ClientSession(cookie_jar=jar, timeout=REQUEST_TIMEOUT) as session:
+        yield session
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    set_cookie: list[str]
+    text: str
+    elapsed: float
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+async def fetch(
+    http: aiohttp.ClientSession,
+    url: URL,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    session_id: str | None = None,
+) -> Answer:
+    """One request, no redirects followed; with ``session_id``, exactly that cookie is sent."""
+    sent = dict(headers or JSON)
+    if session_id is not None:
+        sent["Cookie"] = f"{COOKIE}={session_id}"
+    started = time.monotonic()
+    async with http.request(method, url, headers=sent, allow_redirects=False) as resp:
+        text = await resp.text()
+        return Answer(
+            status=resp.status,
+            headers=dict(resp.headers),
+            set_cookie=resp.headers.getall("Set-Cookie", []),
+            text=text,
+            elapsed=time.monotonic() - started,
+        )
+
+
+def browser_session_id(browser: aiohttp.ClientSession, app: AppProcess) -> str | None:
+    morsel = browser.cookie_jar.filter_cookies(app.url("/")).get(COOKIE)
+    return None if morsel is None else morsel.value
+
+
+async def sign_in(browser: aiohttp.ClientSession, app: AppProcess) -> str:
+    """The real login through the fake provider (auto-approve); returns the session id."""
+    async with browser.get(app.url("/auth/login/fake"), allow_redirects=False) as resp:
+        assert resp.status == 302, await resp.text()
+        authorize = resp.headers["Location"]
+    async with browser.get(authorize, allow_redirects=False) as resp:
+        assert resp.status == 302, await resp.text()
+        callback = URL(resp.headers["Location"])
+    assert callback.origin() == app.url("/").origin()  # back to the instance that started it
+    async with browser.get(callback, allow_redirects=False, headers=HTML) as resp:
+        assert resp.status == 303, await resp.text()
+    session_id = browser_session_id(browser, app)
+    assert session_id is not None and SESSION_ID.fullmatch(session_id)
+    return session_id
+
+
+async def user_on(http: aiohttp.ClientSession, app: AppProcess, session_id: str) -> Any:
+    answer = await fetch(http, app.url("/"), session_id=session_id)
+    assert answer.status == 200, answer.text
+    return answer.json()["user"]
+
+
+# ---- several processes: shared sessions, logout everywhere -----------------------------------
+
+
+async def test_two_processes_share_one_session_and_logout_ends_it_everywhere(
+    fake: FakeProvider,
+    redis_server: RedisPeer,
+    launch: Launch,
+    browser: aiohttp.ClientSession,
+    replayer: aiohttp.ClientSession,
+) -> None:
+    a, b = await launch(fake, redis_server)
+    pids = {(await fetch(replayer, app.url("/health"))).json()["pid"] for app in (a, b)}
+    assert len(pids) == 2  # two real processes
+
+    session_id = await sign_in(browser, a)
+    assert keys(redis_server) == {session_key(session_id)}
+    assert await user_on(replayer, b, session_id) == "alice"  # what the replays below send
+    for app in (a, b):
+        async with browser.get(app.url("/private"), headers=JSON) as resp:
+            assert resp.status == 200
+            assert (await resp.json())["id"] == "alice"
+        async with browser.get(app.url("/api?n=3"), headers=JSON) as resp:
+            assert resp.status == 200
+            data = await resp.json()
+        assert data == {"instance": app.name, "statuses": [200] * 3, "subs": ["alice"] * 3}
+    assert fake.calls["api"] == 6
+    assert fake.calls["refresh"] == 0
+
+    async with browser.post(
+        b.url("/auth/logout"), headers={"Origin": b.origin}, allow_redirects=False
+    ) as resp:
+        assert resp.status == 303
+    assert browser_session_id(browser, a) is None  # the jar dropped it for every port
+    assert keys(redis_server) == set()  # the server-side session is gone
+
+    for app in (a, b):  # the old cookie, replayed on each instance, is anonymous
+        assert await user_on(replayer, app, session_id) is None
+        answer = await fetch(replayer, app.url("/private"), session_id=session_id)
+        assert answer.status == 401
+        assert answer.json()["error"] == "login_required"
+        answer = await fetch(replayer, app.url("/api"), session_id=session_id)
+        assert answer.status == 401
+    assert keys(redis_server) == set()  # replays created nothing
+    assert fake.calls["api"] == 6
+
+
+@pytest.mark.parametrize(
+    ("expired_at", "hold_delay"),
+    [("session", 0.5), ("provider", 0.0)],
+    ids=["expired-in-session+slow-holder", "revoked-at-provider"],
+)
+async def test_two_processes_times_twenty_racing_requests_refresh_once(
+    fake: FakeProvider,
+    redis_server: RedisPeer,
+    launch: Launch,
+    browser: aiohttp.ClientSession,
+    replayer: aiohttp.ClientSession,
+    record_property: Callable[[str, object], None],
+    expired_at: str,
+    hold_delay: float,
+) -> None:
+    """The same (old) cookie, 20 concurrent requests on each of two processes, an expired
+    access token: exactly one refresh at the provider, every request succeeds, the grant
+    survives (a rotated refresh token presented twice would revoke it)."""
+    a, b = await launch(fake, redis_server, hold_delay=hold_delay)
+    session_id = await sign_in(browser, a)
+    before = stored_tokens(redis_server, session_id)
+    if expired_at == "session":
+        expire_in_redis(redis_server, session_id)  # known expired: refresh before the call
+    else:
+        fake.expire_access_tokens()  # the API answers 401: refresh after it
+
+    targets = [app for _ in range(20) for app in (a, b)]
+    answers = await asyncio.gather(
+        *(fetch(replayer, app.url("/api"), session_id=session_id) for app in targets)
+    )
+    refreshes = fake.calls["refresh"]
+    locks = {app.name: (await fetch(replayer, app.url("/stats"))).json() for app in (a, b)}
+    entered = {name: stats["lock_acquired"] for name, stats in locks.items()}
+    print(
+        f"\n[scale-out race, {expired_at}] 2 processes x 20 concurrent requests: "
+        f"{refreshes} refresh request(s) at the provider; refresh lock entered per process: "
+        f"{entered}; statuses: {sorted({answer.status for answer in answers})}"
+    )
+    record_property("refresh_requests", refreshes)
+    record_property("lock_entries", entered)
+
+    assert [answer.status for answer in answers] == [200] * 40, [
+        answer.text for answer in answers if answer.status != 200
+    ]
+    for app, answer in zip(targets, answers, strict=True):
+        assert answer.json() == {"instance": app.name, "statuses": [200], "subs": ["alice"]}
+    assert refreshes == 1
+    active = fake.active_refresh_tokens()
+    assert len(active) == 1  # the grant was not revoked
+    assert before["r"] not in active  # and the refresh token was rotated
+    after = stored_tokens(redis_server, session_id)
+    assert after["r"] in active and after["a"] != before["a"]  # written back for everyone
+    if hold_delay:
+        # both instances raced for the lock; the second re-read the session and used the
+        # fresh token instead of refreshing again
+        assert sorted(entered.values()) == [1, 1]
+
+    answers = await asyncio.gather(  # the next requests need no refresh at all
+        *(fetch(replayer, app.url("/api?n=2"), session_id=session_id) for app in (a, b))
+    )
+    assert [answer.status for answer in answers] == [200, 200]
+    assert fake.calls["refresh"] == 1
+
+
+async def test_logout_while_another_instance_refreshes_stays_logged_out(
+    fake: FakeProvider,
+    redis_server: RedisPeer,
+    launch: Launch,
+    browser: aiohttp.ClientSession,
+    replayer: aiohttp.ClientSession,
+) -> None:
+    """A request on A is refreshing (slowly) when the user logs out on B, and the provider's
+    revocation fails: A must not write the ended session back to Redis."""
+    a, b = await launch(fake, redis_server, hold_delay=0.8)
+    session_id = await sign_in(browser, a)
+    expire_in_redis(redis_server, session_id)
+    fake.fail("revoke_500")  # logout completes locally even when revocation fails
+
+    in_flight = asyncio.ensure_future(fetch(replayer, a.url("/api"), session_id=session_id))
+    deadline = time.monotonic() + 5
+    while (await fetch(replayer, a.url("/stats"))).json()["lock_acquired"] == 0:
+        assert time.monotonic() < deadline and not in_flight.done()
+        await asyncio.sleep(0.02)
+    async with browser.post(
+        b.url("/auth/logout"), headers={"Origin": b.origin}, allow_redirects=False
+    ) as resp:
+        assert resp.status == 303
+    assert session_key(session_id) not in keys(redis_server)
+    await in_flight  # whatever A answers, it must not resurrect the session
+
+    assert session_key(session_id) not in keys(redis_server)
+    for app in (a, b):
+        assert await user_on(replayer, app, session_id) is None
+        assert (await fetch(replayer, app.url("/private"), session_id=session_id)).status == 401
+
+
+# ---- several processes: Redis crashes, restarts, hangs ---------------------------------------
+
+
+@dataclass
+class Load:
+    """Requests against every instance in a loop: (started at, instance, status)."""
+
+    seen: list[tuple[float, str, int]]
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    def statuses(self, *, since: float = 0.0, instance: str | None = None) -> list[int]:
+        return [s for t, name, s in self.seen if t >= since and instance in (None, name)]
+
+
+def start_load(http: aiohttp.ClientSession, apps: list[AppProcess], session_id: str) -> Load:
+    seen: list[tuple[float, str, int]] = []
+    stop = asyncio.Event()
+
+    async def one(app: AppProcess, path: str) -> None:
+        started = time.monotonic()
+        answer = await fetch(http, app.url(path), session_id=session_id)
+        seen.append((started, app.name, answer.status))
+
+    async def run() -> None:
+        while not stop.is_set():
+            await asyncio.gather(*(one(app, p) for app in apps for p in ("/private", "/")))
+            await asyncio.sleep(0.02)
+
+    return Load(seen, stop, asyncio.ensure_future(run()))
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+def assert_clear_503(answer: Answer, *, html: bool = False) -> None:
+    assert answer.status == 503, (answer.status, answer.text)
+    assert answer.set_cookie == []  # nothing half-written: the cookie is left alone
+    assert answer.headers["Cache-Control"] == "no-store"
+    if html:
+        assert answer.headers["Content-Type"].startswith("text/html")
+        assert "temporarily unavailable" in answer.text
+    else:
+        assert answer.json()["error"] == "temporarily_unavailable"
+
+
+async def test_redis_crash_and_restart_503s_meanwhile_and_loses_no_session(
+    fake: FakeProvider,
+    persistent_redis: RedisPeer,
+    launch: Launch,
+    browser: aiohttp.ClientSession,
+    replayer: aiohttp.ClientSession,
+) -> None:
+    a, b = await launch(fake, persistent_redis)
+    session_id = await sign_in(browser, a)  # written by A
+    expire_in_redis(persistent_redis, session_id)
+    refreshed = await fetch(replayer, b.url("/api"), session_id=session_id)
+    assert refreshed.status == 200 and fake.calls["refresh"] == 1  # B wrote fresh tokens
+    tokens = stored_tokens(persistent_redis, session_id)
+
+    load = start_load(replayer, [a, b], session_id)
+    try:
+        await wait_for(lambda: len(load.seen) >= 8, 5, "requests before the crash")
+        persistent_redis.crash()  # kill -9
+        down = time.monotonic()
+        await wait_for(
+            lambda: all(load.statuses(since=down, instance=x.name)[2:] for x in (a, b)),
+            5,
+            "requests while Redis is down",
+        )
+        for app in (a, b):
+            assert (await fetch(replayer, app.url("/health"))).status == 200
+            answer = await fetch(replayer, app.url("/private"), session_id=session_id)
+            assert_clear_503(answer)
+            answer = await fetch(replayer, app.url("/private"), session_id=session_id, headers=HTML)
+            assert_clear_503(answer, html=True)
+            answer = await fetch(replayer, app.url("/auth/login/fake"), headers=HTML)
+            assert_clear_503(answer, html=True)  # no half-started login
+            answer = await fetch(
+                replayer,
+                app.url("/auth/logout"),
+                method="POST",
+                headers={"Origin": app.origin, **JSON},
+                session_id=session_id,
+            )
+            assert_clear_503(answer)  # no half-done logout
+        assert fake.calls["authorize"] == 1 and fake.calls["revoke"] == 0
+
+        await persistent_redis.start_async()  # same port, same append-only file
+        up = time.monotonic()
+        await wait_for(
+            lambda: all(200 in load.statuses(since=up, instance=x.name) for x in (a, b)),
+            5,
+            "service to resume",
+        )
+        await asyncio.sleep(0.2)
+    finally:
+        load.stop.set()
+        await load.task
+
+    statuses = load.statuses()
+    assert set(statuses) == {200, 503}, sorted(set(statuses))  # never a 500
+    assert 503 not in load.statuses(since=up)  # Redis answers again: so does every instance
+    assert stored_tokens(persistent_redis, session_id) == tokens  # nothing lost
+    for app in (a, b):
+        assert await user_on(replayer, app, session_id) == "alice"
+        answer = await fetch(replayer, app.url("/api"), session_id=session_id)
+        assert answer.status == 200 and answer.json()["statuses"] == [200]
+    assert fake.calls["refresh"] == 1  # the refreshed tokens survived the crash
+    assert browser_session_id(browser, a) == session_id
+
+
+async def test_hung_redis_gives_503_within_the_socket_timeout(
+    fake: FakeProvider,
+    redis_server: RedisPeer,
+    launch: Launch,
+    browser: aiohttp.ClientSession,
+    replayer: aiohttp.ClientSession,
+) -> None:
+    a, b = await launch(fake, redis_server)
+    session_id = await sign_in(browser, a)
+    redis_server.pause()  # SIGSTOP: connections stay open, nothing answers
+    try:
+        health = await asyncio.gather(*(fetch(replayer, x.url("/health")) for x in (a, b)))
+        hung = await asyncio.gather(
+            *(
+                fetch(replayer, x.url(path), session_id=session_id)
+                for x in (a, b)
+                for path in ("/private", "/", "/api")
+            )
+        )
+    finally:
+        redis_server.resume()
+    assert [answer.status for answer in health] == [200, 200]
+    assert max(answer.elapsed for answer in health) < 1.0  # the instances themselves are fine
+    for answer in hung:
+        assert_clear_503(answer)
+    slowest = max(answer.elapsed for answer in hung)
+    print(f"\n[hung redis] slowest 503: {slowest:.2f} s (socket timeout {SOCKET_TIMEOUT} s)")
+    assert slowest < SOCKET_TIMEOUT + 1.5
+    for app in (a, b):  # resumed: the session is still there and works everywhere
+        assert await user_on(replayer, app, session_id) == "alice"
+    assert fake.calls["api"] == 0
+
+
+# ---- in one process: the cookie, the key, rotation, logout, garbage --------------------------
+
+
+@pytest.fixture
+async def redis_client_app(make_client: MakeClient, redis_server: RedisPeer) -> Client:
+    return await make_client(redis_url=redis_server.url, secret_key=None, session_lifetime=LIFETIME)
+
+
+def client_session_id(client: Client, name: str = COOKIE) -> str | None:
+    morsel = client.session.cookie_jar.filter_cookies(client.make_url("/")).get(name)
+    return None if morsel is None else morsel.value
+
+
+async def test_the_cookie_holds_only_an_opaque_session_id(
+    redis_client_app: Client,
+    redis_server: RedisPeer,
+) -> None:
+    resp = await login_flow(redis_client_app)
+    assert resp.status == 303
+    assert len(resp.headers.getall("Set-Cookie")) == 1
+    morsel = resp.cookies[COOKIE]
+    assert SESSION_ID.fullmatch(morsel.value)
+    assert morsel["httponly"] is True
+    assert morsel["samesite"] == "Lax"
+    assert morsel["path"] == "/"
+    assert morsel["domain"] == ""
+    assert not morsel["secure"]  # plain http here; see the https test below
+    assert int(morsel["max-age"]) == LIFETIME
+    tokens = stored_tokens(redis_server, morsel.value)
+    assert tokens["a"] not in resp.headers["Set-Cookie"]
+    assert tokens["r"] not in resp.headers["Set-Cookie"]
+    resp = await redis_client_app.get("/private", headers=JSON)
+    assert (await resp.json())["id"] == "alice"
+
+
+async def test_https_gives_a_host_prefixed_secure_cookie(
+    make_client: MakeClient,
+    redis_server: RedisPeer,
+) -> None:
+    client = await make_client(
+        redis_url=redis_server.url, secret_key=None, public_url="https://app.example"
+    )
+    resp = await client.get("/auth/login/fake", allow_redirects=False)
+    assert resp.status == 302
+    name = f"__Host-{COOKIE}"
+    morsel = resp.cookies[name]
+    assert SESSION_ID.fullmatch(morsel.value)
+    assert morsel["secure"] is True and morsel["httponly"] is True
+    assert morsel["samesite"] == "Lax" and morsel["path"] == "/" and morsel["domain"] == ""
+    assert keys(redis_server) == {session_key(morsel.value, name)}
+
+
+@pytest.mark.parametrize("cookie_name", [COOKIE, "myapp_sid"])
+async def test_the_session_key_is_cookie_name_and_id_with_the_session_lifetime_as_ttl(
+    make_client: MakeClient,
+    redis_server: RedisPeer,
+    cookie_name: str,
+) -> None:
+    client = await make_client(
+        redis_url=redis_server.url,
+        secret_key=None,
+        session_lifetime=LIFETIME,
+        cookie_name=cookie_name,
+    )
+    assert (await login_flow(client)).status == 303
+    session_id = client_session_id(client, cookie_name)
+    assert session_id is not None
+    key = session_key(session_id, cookie_name)
+    assert keys(redis_server) == {key}
+    with redis_server.client() as r:
+        ttl = r.ttl(key)
+        data = json.loads(str(r.get(key)))
+    assert LIFETIME - 5 <= int(str(ttl)) <= LIFETIME
+    assert data["session"]["oauth"]["u"]["i"] == "alice"
+
+
+async def test_login_rotates_the_session_id_and_deletes_the_pre_login_session(
+    redis_client_app: Client,
+    redis_server: RedisPeer,
+    replayer: aiohttp.ClientSession,
+) -> None:
+    client = redis_client_app
+    resp = await client.get("/auth/login/fake", allow_redirects=False)
+    assert resp.status == 302
+    before = client_session_id(client)
+    assert before is not None and keys(redis_server) == {session_key(before)}
+    answer = await client.session.get(resp.headers["Location"], allow_redirects=False)
+    callback = URL(answer.headers["Location"])
+    resp = await client.get(callback.path_qs, allow_redirects=False)
+    assert resp.status == 303
+    after = client_session_id(client)
+    assert after is not None and SESSION_ID.fullmatch(after) and after != before
+    assert keys(redis_server) == {session_key(after)}  # the pre-login session is gone
+    answer = await fetch(replayer, client.make_url("/"), session_id=before)
+    assert answer.json()["user"] is None
+    answer = await fetch(replayer, client.make_url("/"), session_id=after)
+    assert answer.json()["user"] == "alice"
+
+
+async def test_a_planted_session_id_is_never_adopted(
+    redis_client_app: Client,
+    redis_server: RedisPeer,
+) -> None:
+    planted = "0123456789abcdef" * 2  # well-formed, but Redis never issued it
+    redis_client_app.session.cookie_jar.update_cookies(
+        {COOKIE: planted}, response_url=redis_client_app.make_url("/")
+    )
+    assert (await login_flow(redis_client_app)).status == 303
+    session_id = client_session_id(redis_client_app)
+    assert session_id is not None and session_id != planted
+    assert keys(redis_server) == {session_key(session_id)}
+
+
+async def test_logout_deletes_the_session_and_a_replayed_cookie_is_anonymous(
+    redis_client_app: Client,
+    redis_server: RedisPeer,
+    replayer: aiohttp.ClientSession,
+) -> None:
+    client = redis_client_app
+    assert (await login_flow(client)).status == 303
+    session_id = client_session_id(client)
+    assert session_id is not None
+    home, private = client.make_url("/"), client.make_url("/private")
+    assert (await fetch(replayer, home, session_id=session_id)).json()["user"] == "alice"
+    origin = str(client.make_url("/").origin())
+    resp = await client.post("/auth/logout", headers={"Origin": origin}, allow_redirects=False)
+    assert resp.status == 303
+    assert resp.cookies[COOKIE].value == ""
+    assert "Max-Age=0" in resp.cookies[COOKIE].OutputString()
+    assert keys(redis_server) == set()
+    assert (await fetch(replayer, home, session_id=session_id)).json()["user"] is None
+    assert (await fetch(replayer, private, session_id=session_id)).status == 401
+    assert keys(redis_server) == set()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "garbage",
+        "0123456789abcdef" * 2,  # well-formed but unknown
+        "0123456789ABCDEF" * 2,
+        "0123456789abcdef" * 4,
+        "0123456789abcde",
+        "*",
+        "..%2F..%2Fx",
+        "x" * 3000,
+    ],
+    ids=["word", "unknown", "upper", "long", "short", "glob", "path", "huge"],
+)
+async def test_a_garbage_or_unknown_session_cookie_is_anonymous(
+    redis_client_app: Client,
+    redis_server: RedisPeer,
+    value: str,
+) -> None:
+    cookie = {"Cookie": f"{COOKIE}={value}"}
+    resp = await redis_client_app.get("/", headers=cookie)
+    assert resp.status == 200 and (await resp.json())["user"] is None
+    resp = await redis_client_app.get("/private", headers={**JSON, **cookie})
+    assert resp.status == 401
+    resp = await redis_client_app.get("/private", headers={**HTML, **cookie}, allow_redirects=False)
+    assert resp.status == 302
+    assert keys(redis_server) == set()
+
+
+async def test_large_token_sets_stay_in_redis_and_the_cookie_stays_small(
+    redis_client_app: Client,
+    redis_server: RedisPeer,
+) -> None:
+    big = TokenSet(
+        access_token="a" * 12_000,
+        refresh_token="r" * 12_000,
+        id_token="i" * 12_000,
+        expires_at=int(time.time()) + 3600,
+    )
+    await login_as(redis_client_app, "alice", token=big)
+    session_id = client_session_id(redis_client_app)
+    assert session_id is not None and SESSION_ID.fullmatch(session_id)
+    assert stored_tokens(redis_server, session_id)["a"] == big.access_token
+    resp = await redis_client_app.get("/private", headers=JSON)
+    assert resp.status == 200 and (await resp.json())["id"] == "alice"
+    assert all(len(header) < 200 for header in resp.headers.getall("Set-Cookie", []))
+
+
+async def test_the_redis_ttl_never_outlives_the_absolute_lifetime(
+    redis_client_app: Client,
+    redis_server: RedisPeer,
+) -> None:
+    """A session signed in half a lifetime ago and written again now (an activity update)
+    must not stay in Redis, tokens included, for another full lifetime."""
+    assert (await login_flow(redis_client_app)).status == 303
+    session_id = client_session_id(redis_client_app)
+    assert session_id is not None
+    now, half = int(time.time()), LIFETIME // 2
+
+    def age(oauth: dict[str, Any]) -> None:
+        oauth["li"], oauth["la"] = now - half, now - 120
+
+    edit_stored(redis_server, session_id, age)
+    with redis_server.client() as r:
+        r.expire(session_key(session_id), half)  # what is left of the absolute lifetime
+    resp = await redis_client_app.get("/private", headers=JSON)
+    assert resp.status == 200
+    with redis_server.client() as r:
+        ttl = int(str(r.ttl(session_key(session_id))))
+    assert 0 < ttl <= half + 2, f"TTL {ttl} s, but the session ends in {half} s"
+
+
+# ---- in one process: Redis down → 503 (HTML and JSON), then recovery -------------------------
+
+
+async def test_redis_down_gives_a_clear_503_and_service_resumes(
+    make_client: MakeClient,
+    persistent_redis: RedisPeer,
+    fake: FakeProvider,
+) -> None:
+    client = await make_client(redis_url=persistent_redis.url, secret_key=None)
+    assert (await login_flow(client)).status == 303
+    session_id = client_session_id(client)
+    persistent_redis.stop()
+
+    origin = {"Origin": str(client.make_url("/").origin())}
+    requests = [
+        ("GET", "/private", JSON, False),
+        ("GET", "/private", HTML, True),
+        ("GET", "/view", JSON, False),
+        ("GET", "/", JSON, False),
+        ("GET", "/auth/login/fake", HTML, True),
+        ("POST", "/auth/logout", {**JSON, **origin}, False),
+        ("POST", "/auth/logout", {**HTML, **origin}, True),
+    ]
+    for method, path, headers, html in requests:
+        answer = await fetch(client.session, client.make_url(path), method=method, headers=headers)
+        assert_clear_503(answer, html=html)
+        if html:
+            assert answer.headers["X-Frame-Options"] == "DENY"
+    assert fake.calls["authorize"] == 1 and fake.calls["revoke"] == 0
+
+    await persistent_redis.start_async()
+    resp = await client.get("/private", headers=JSON)
+    assert resp.status == 200 and (await resp.json())["id"] == "alice"
+    assert client_session_id(client) == session_id
+
+
+@pytest.mark.parametrize("error", [FileNotFoundError, ConnectionRefusedError])
+async def test_an_app_error_is_not_reported_as_a_session_store_outage(
+    aiohttp_client: Any,
+    redis_server: RedisPeer,
+    error: type[OSError],
+) -> None:
+    """Only the session store's failures are a 503 'sessions unavailable': an OSError of the
+    application's own (a missing file, its own backend refusing) is the application's error."""
+
+    async def broken(request: web.Request) -> web.Response:
+        raise error("the application's own failure")
+
+    app = build_app([offline_provider()], redis_url=redis_server.url, secret_key=None)
+    app.router.add_get("/broken", broken)
+    client = await aiohttp_client(app)
+    resp = await client.get("/broken", headers=JSON)
+    assert resp.status == 500
+    assert "temporarily_unavailable" not in await resp.text()
+
+
+# ---- the refresh lock against the real server ------------------------------------------------
+
+
+@pytest.fixture
+async def lock_clients(redis_server: RedisPeer) -> AsyncIterator[list[aioredis.Redis]]:
+    """Two clients, as two instances would have."""
+    clients = [redis_client(redis_server.url) for _ in range(2)]
+    try:
+        yield clients
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+LOCK_KEY = "app:lock:session"
+
+
+async def test_refresh_lock_mutual_exclusion(lock_clients: list[aioredis.Redis]) -> None:
+    locks = [RedisRefreshLock(client, prefix="app") for client in lock_clients]
+    inside, most, done = 0, 0, 0
+
+    async def worker(lock: RedisRefreshLock) -> None:
+        nonlocal inside, most, done
+        async with lock.hold("session"):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+            done += 1
+
+    await asyncio.gather(*(worker(locks[i % 2]) for i in range(8)))
+    assert (most, done) == (1, 8)
+    # different sessions do not exclude each other
+    async with locks[0].hold("one"), locks[1].hold("two"):
+        assert await lock_clients[0].exists("app:lock:one", "app:lock:two") == 2
+
+
+async def test_refresh_lock_waiter_waits_for_the_holder(
+    lock_clients: list[aioredis.Redis],
+) -> None:
+    first, second = (RedisRefreshLock(client, prefix="app") for client in lock_clients)
+    events: list[str] = []
+
+    async def waiter() -> None:
+        async with second.hold("session"):
+            events.append("second in")
+
+    async with first.hold("session"):
+        task = asyncio.ensure_future(waiter())
+        await asyncio.sleep(0.3)
+        assert events == [] and not task.done()
+        events.append("first out")
+    await asyncio.wait_for(task, 2)
+    assert events == ["first out", "second in"]
+    assert await lock_clients[0].exists(LOCK_KEY) == 0
+
+
+async def test_refresh_lock_is_released_only_by_its_holder(
+    lock_clients: list[aioredis.Redis],
+) -> None:
+    """A holder whose lease ran out (and was taken over) must not delete the new holder's lock."""
+    slow = RedisRefreshLock(lock_clients[0], prefix="app", lease=0.2)
+    other = RedisRefreshLock(lock_clients[1], prefix="app", lease=5)
+    async with contextlib.AsyncExitStack() as later:
+        async with slow.hold("session"):
+            pttl = await lock_clients[0].pttl(LOCK_KEY)
+            assert 0 < pttl <= 200
+            await asyncio.sleep(0.3)  # the lease ran out while the slow holder worked
+            await asyncio.wait_for(later.enter_async_context(other.hold("session")), 1)
+            taken_over = await lock_clients[0].get(LOCK_KEY)
+            assert taken_over is not None
+        assert await lock_clients[0].get(LOCK_KEY) == taken_over  # still the other's
+    assert await lock_clients[0].exists(LOCK_KEY) == 0  # released by its holder
+
+
+async def test_refresh_lock_lease_expires_by_itself(lock_clients: list[aioredis.Redis]) -> None:
+    """An instance that crashed while holding the lock blocks the others for one lease only."""
+    await lock_clients[0].set(LOCK_KEY, "crashed-holder", nx=True, px=300)
+    lock = RedisRefreshLock(lock_clients[1], prefix="app", lease=5)
+    started = time.monotonic()
+    async with lock.hold("session"):
+        waited = time.monotonic() - started
+        assert await lock_clients[1].get(LOCK_KEY) != b"crashed-holder"
+    assert 0.2 <= waited < 1.5
+
+
+async def test_refresh_lock_waiter_gives_up_after_one_lease(
+    lock_clients: list[aioredis.Redis],
+) -> None:
+    await lock_clients[0].set(LOCK_KEY, "stuck-holder")  # no expiry: never released
+    lock = RedisRefreshLock(lock_clients[1], prefix="app", lease=0.3)
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout):
+        async with lock.hold("session"):
+            pytest.fail("entered a lock someone else holds")
+    assert time.monotonic() - started < 1.5
+    assert await lock_clients[0].get(LOCK_KEY) == b"stuck-holder"
+
+
+# ---- configuration -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "also"),
+    [
+        ("http://x", None),
+        ("127.0.0.1:6379", None),
+        ("redis://127.0.0.1:9/0", "secret_key"),
+        ("redis://127.0.0.1:9/0", "storage"),
+    ],
+    ids=["http-scheme", "no-scheme", "with-secret_key", "with-storage"],
+)
+async def test_redis_url_misconfiguration_is_refused(redis_url: str, also: str | None) -> None:
+    app = web.Application()
+    unused = aioredis.Redis.from_url("redis://127.0.0.1:9/0")  # never connects
+    options: dict[str, Any] = {}
+    if also == "secret_key":
+        options["secret_key"] = KEY
+    elif also == "storage":
+        options["storage"] = RedisStorage(unused)
+    try:
+        with pytest.raises(ConfigurationError, match="redis_url"):
+            setup_oauth(app, providers=[offline_provider()], redis_url=redis_url, **options)
+    finally:
+        await unused.aclose()
+    assert app.middlewares == [] and list(app.cleanup_ctx) == []  # the app was not touched
+
+
+async def test_storage_accepts_aiohttp_sessions_own_redis_storage(
+    make_client: MakeClient,
+    redis_server: RedisPeer,
+    replayer: aiohttp.ClientSession,
+) -> None:
+    """``storage=RedisStorage(...)``: the same guarantees as ``redis_url=``."""
+    redis = aioredis.Redis.from_url(redis_server.url)
+    try:
+        client = await make_client(storage=RedisStorage(redis, cookie_name=COOKIE), secret_key=None)
+        assert find_login(client.app).refresh_lock is not None
+        assert (await login_flow(client)).status == 303
+        session_id = client_session_id(client)
+        assert session_id is not None and keys(redis_server) == {session_key(session_id)}
+        assert (await (await client.get("/private", headers=JSON)).json())["id"] == "alice"
+        origin = {"Origin": str(client.make_url("/").origin())}
+        resp = await client.post("/auth/logout", headers=origin, allow_redirects=False)
+        assert resp.status == 303
+        answer = await fetch(replayer, client.make_url("/"), session_id=session_id)
+        assert answer.json()["user"] is None
+        assert keys(redis_server) == set()  # logout deleted the server-side session
+    finally:
+        await redis.aclose()
