@@ -39,7 +39,7 @@ CACHE_SIZE = 4096  # cookie values whose login fields are remembered (see _fastp
 _VERSION = b"\x01"
 _NONCE = 12
 _INFO = b"aiohttp-oauth2-login session cookie v1"
-_COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")  # an RFC 6265 token
+COOKIE_NAME_PATTERN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")  # an RFC 6265 token
 
 
 def generate_key() -> str:
@@ -98,7 +98,7 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
         max_age: int | None = None,
         max_chunks: int = MAX_CHUNKS,
     ) -> None:
-        if not _COOKIE_NAME.fullmatch(cookie_name):
+        if not COOKIE_NAME_PATTERN.fullmatch(cookie_name):
             raise ConfigurationError(f"cookie_name {cookie_name!r} is not a valid cookie name")
         if secure and not cookie_name.startswith("__Host-"):
             cookie_name = "__Host-" + cookie_name

@@ -3,7 +3,9 @@
 The plugin's data lives under one key of the aiohttp-session ``Session`` (so an app's own
 session, Redis or cookie, can be shared)::
 
-    {"u": user, "t": {provider: tokens}, "li": login time, "la": last activity, "tx": [...]}
+    {"u": user, "t": {provider: tokens}, "li": login time, "la": last activity}
+
+(Login transactions live in cookies of their own: ``_tx_cookies``.)
 
 Only a complete validated identity counts as logged in; anything malformed is anonymous.
 """
@@ -11,14 +13,12 @@ Only a complete validated identity counts as logged in; anything malformed is an
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import aiohttp_session
 from aiohttp import web
 from aiohttp_session.redis_storage import RedisStorage
 
-from ._transaction import Transaction, load_transactions
 from .config import OAuthConfig
 from .keys import AUTH_KEY
 from .tokens import TokenSet
@@ -30,12 +30,10 @@ __all__ = [
     "clear_login",
     "drop_tokens",
     "load_auth",
-    "load_pending",
     "persist_now",
     "reread_tokens",
     "session_id",
     "login_payload",
-    "save_pending",
     "start_login_session",
     "store_tokens",
 ]
@@ -97,7 +95,8 @@ async def load_auth(request: web.Request, config: OAuthConfig) -> AuthState:
     if state is None:
         state = AuthState()
         if "u" in raw or "t" in raw:  # expired or malformed login: forget it
-            session[NAMESPACE] = {k: v for k, v in raw.items() if k == "tx"}
+            session.pop(NAMESPACE, None)
+            session.changed()
     else:
         last = raw["la"]
         assert isinstance(last, int)  # noqa: S101 - checked by _parse_auth
@@ -107,34 +106,12 @@ async def load_auth(request: web.Request, config: OAuthConfig) -> AuthState:
     return state
 
 
-async def load_pending(request: web.Request) -> list[Transaction]:
-    """The live login transactions of this browser."""
-    session = await aiohttp_session.get_session(request)
-    return load_transactions(_namespace(session).get("tx"), time.time())
-
-
-async def save_pending(request: web.Request, pending: Sequence[Transaction]) -> None:
-    """Store the live transactions (always marks the session changed, so consumption sticks)."""
-    session = await aiohttp_session.get_session(request)
-    raw = dict(_namespace(session))
-    if pending:
-        raw["tx"] = [tx.to_dict() for tx in pending]
-    else:
-        raw.pop("tx", None)
-    if raw:
-        session[NAMESPACE] = raw
-    else:
-        session.pop(NAMESPACE, None)
-        session.changed()
-
-
 async def start_login_session(
     request: web.Request,
     *,
     user: User,
     provider: str,
     token: TokenSet,
-    pending: Sequence[Transaction],
     keep_id_token: bool = False,
 ) -> aiohttp_session.Session:
     """A brand-new session holding only the identity, its tokens and other tabs' transactions.
@@ -151,7 +128,7 @@ async def start_login_session(
     session = await aiohttp_session.new_session(request)
     now = int(time.time())
     session[NAMESPACE] = login_payload(
-        user=user, provider=provider, token=token, pending=pending, keep_id_token=keep_id_token
+        user=user, provider=provider, token=token, keep_id_token=keep_id_token
     )
     request[AUTH_KEY] = AuthState(user=user, tokens={provider: token}, login_at=now)
     return session
@@ -162,7 +139,6 @@ def login_payload(
     user: User,
     provider: str,
     token: TokenSet,
-    pending: Sequence[Transaction] = (),
     keep_id_token: bool = False,
 ) -> dict[str, object]:
     """The plugin's session data for a fresh login (also used by ``testing.login_as``)."""
@@ -173,8 +149,6 @@ def login_payload(
         "li": now,
         "la": now,
     }
-    if pending:
-        raw["tx"] = [tx.to_dict() for tx in pending]
     return raw
 
 

@@ -16,10 +16,11 @@ from aiohttp_session.redis_storage import RedisStorage
 from yarl import URL
 
 from . import __version__
-from ._cookie_storage import CookieStorage, generate_key
+from ._cookie_storage import COOKIE_NAME_PATTERN, CookieStorage, generate_key, parse_keys
 from ._http import HttpLimits
 from ._pages import error_response
 from ._refresh import RefreshCoordinator
+from ._tx_cookies import TransactionCookies
 from ._urls import external_path, external_url
 from ._views import add_routes
 from .config import (
@@ -54,12 +55,14 @@ class OAuthLogin:
         providers: Sequence[Provider],
         storage: aiohttp_session.AbstractStorage,
         client_session: aiohttp.ClientSession | None,
+        tx_cookies: TransactionCookies,
         owns_redis: bool = False,
     ) -> None:
         self.config = config
         self.providers: dict[str, Provider] = {p.name: p for p in providers}
         self.storage = storage
         self.login_app = web.Application()
+        self.tx_cookies = tx_cookies
         self.refresher = RefreshCoordinator()
         #: with server-side (Redis) sessions, refreshes are single-flight across instances
         self.refresh_lock: RedisRefreshLock | None = None
@@ -99,6 +102,11 @@ class OAuthLogin:
         if next is not None:
             url = url.with_query(next=next)
         return external_path(self.config.public_url, str(url))
+
+    def cookie_path(self) -> str:
+        """The path of the login sub-app as browsers see it (scope of the transaction cookies)."""
+        login_path = self._route_path("login")
+        return external_path(self.config.public_url, login_path.rsplit("/", 1)[0] + "/")
 
     def logout_url(self) -> str:
         return external_path(self.config.public_url, self._route_path("logout"))
@@ -212,10 +220,13 @@ def _check_providers(providers: object) -> list[Provider]:
     return checked
 
 
+def _check_redis_url(url: object) -> None:
+    if not isinstance(url, str) or url.split("://", 1)[0] not in ("redis", "rediss", "unix"):
+        raise ConfigurationError("redis_url must look like 'redis://host:6379/0'")
+
+
 def _redis_storage(url: str, *, max_age: int, secure: bool, name: str) -> RedisStorage:
     """``redis_url=``: aiohttp-session's RedisStorage with TTL = the absolute lifetime."""
-    if str(url).split("://", 1)[0] not in ("redis", "rediss", "unix"):
-        raise ConfigurationError("redis_url must look like 'redis://host:6379/0'")
     try:
         from .redis import redis_storage
     except ImportError as exc:  # the optional dependency is missing
@@ -225,10 +236,33 @@ def _redis_storage(url: str, *, max_age: int, secure: bool, name: str) -> RedisS
     return redis_storage(url, max_age=max_age, secure=secure, cookie_name=name)
 
 
+Secret = str | bytes | Sequence[str | bytes]
+
+
+def _secret(secret_key: Secret | None, *, secure: bool) -> Secret:
+    """The key(s) for cookies: the session cookie and the login-transaction cookies."""
+    if secret_key is not None:
+        parse_keys(secret_key)  # validated now, before the app is touched
+        return secret_key
+    if secure:
+        raise ConfigurationError(
+            "secret_key is required with an https public_url; generate one with "
+            "'python -m aiohttp_oauth2_login keygen'"
+        )
+    warnings.warn(
+        "aiohttp_oauth2_login: no secret_key given, using a random key: sessions and pending "
+        "logins end when the process restarts, and with several instances a login must "
+        "finish where it started. Never run like this in production.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return generate_key()
+
+
 def _choose_storage(
     app: web.Application,
     storage: aiohttp_session.AbstractStorage | None,
-    secret_key: str | bytes | Sequence[str | bytes] | None,
+    secret: Secret,
     *,
     secure: bool,
     cookie_name: str,
@@ -237,32 +271,15 @@ def _choose_storage(
     """(the session storage, whether an existing aiohttp-session middleware is reused)."""
     existing = _existing_session_storage(app)
     if existing is not None:
-        if storage is not None or secret_key is not None:
+        if storage is not None:
             raise ConfigurationError(
                 "the app already has aiohttp-session's middleware and its storage is used: "
-                "do not pass storage= or secret_key="
+                "do not pass storage= or redis_url="
             )
         return existing, True
     if storage is not None:
-        if not isinstance(storage, aiohttp_session.AbstractStorage):
-            raise ConfigurationError("storage must be an aiohttp_session.AbstractStorage")
-        if secret_key is not None:
-            raise ConfigurationError("pass either storage= or secret_key=, not both")
         return storage, False
-    if secret_key is None:
-        if secure:
-            raise ConfigurationError(
-                "secret_key is required with an https public_url; generate one with "
-                "'python -m aiohttp_oauth2_login keygen'"
-            )
-        warnings.warn(
-            "aiohttp_oauth2_login: no secret_key given, using a random key: sessions end "
-            "when the process restarts. Never run like this in production.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        secret_key = generate_key()
-    return CookieStorage(secret_key, cookie_name=cookie_name, secure=secure, max_age=max_age), False
+    return CookieStorage(secret, cookie_name=cookie_name, secure=secure, max_age=max_age), False
 
 
 def setup_oauth(
@@ -315,12 +332,19 @@ def setup_oauth(
         provider_names=frozenset(p.name for p in checked),
         allowed_email_domains=parse_domains(allowed_email_domains),
     )
+    if redis_url is not None and storage is not None:
+        raise ConfigurationError("pass either redis_url= or storage=, not both")
+    if storage is not None and not isinstance(storage, aiohttp_session.AbstractStorage):
+        raise ConfigurationError("storage must be an aiohttp_session.AbstractStorage")
     if redis_url is not None:
-        if storage is not None or secret_key is not None:
-            raise ConfigurationError("pass one of redis_url=, storage= or secret_key=")
+        _check_redis_url(redis_url)
+    if not COOKIE_NAME_PATTERN.fullmatch(str(cookie_name)):
+        raise ConfigurationError(f"cookie_name {cookie_name!r} is not a valid cookie name")
+    secret = _secret(secret_key, secure=secure)
+    if redis_url is not None:
         storage = _redis_storage(redis_url, max_age=lifetime, secure=secure, name=cookie_name)
     storage, reuse = _choose_storage(
-        app, storage, secret_key, secure=secure, cookie_name=cookie_name, max_age=lifetime
+        app, storage, secret, secure=secure, cookie_name=cookie_name, max_age=lifetime
     )
     # 2. store, 3. wire
     login = OAuthLogin(
@@ -329,6 +353,7 @@ def setup_oauth(
         storage=storage,
         client_session=client_session,
         owns_redis=redis_url is not None,
+        tx_cookies=TransactionCookies(parse_keys(secret), base_name=cookie_name, secure=secure),
     )
     add_routes(login)
     login.login_app[LOGIN_APP_KEY] = login

@@ -56,7 +56,7 @@ class Transaction:
     nonce: str | None
     provider: str
     next: str
-    created: int
+    created: float  # seconds; sub-second so that the oldest of a burst is well defined
 
     def expired(self, now: float) -> bool:
         return not (self.created - 5 <= now < self.created + TRANSACTION_TTL)
@@ -78,7 +78,7 @@ class Transaction:
             return None
         fields = (data.get("s"), data.get("v"), data.get("p"), data.get("x"))
         nonce, created = data.get("n"), data.get("c")
-        if not all(isinstance(f, str) for f in fields) or not isinstance(created, int):
+        if not all(isinstance(f, str) for f in fields) or not isinstance(created, int | float):
             return None
         if nonce is not None and not isinstance(nonce, str):
             return None
@@ -91,7 +91,7 @@ class Transaction:
             nonce=nonce,
             provider=provider,
             next=next_,
-            created=created,
+            created=float(created),
         )
 
 
@@ -103,7 +103,7 @@ def new_transaction(*, provider: str, next_url: str, oidc: bool) -> Transaction:
         nonce=_random_token() if oidc else None,
         provider=provider,
         next=next_url,
-        created=int(time.time()),
+        created=round(time.time(), 3),
     )
 
 

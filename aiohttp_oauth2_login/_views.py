@@ -17,14 +17,8 @@ from ._cookie_storage import CookieStorage
 from ._flow import authorization_url, exchange_code
 from ._logout import LogoutViews
 from ._pages import SECURITY_HEADERS, error_response, json_response, page, wants_json
-from ._session import load_pending, save_pending, start_login_session
-from ._transaction import (
-    Transaction,
-    check_transaction,
-    new_transaction,
-    pop_transaction,
-    store_transaction,
-)
+from ._session import start_login_session
+from ._transaction import check_transaction, new_transaction
 from ._urls import external_path, safe_next
 from .errors import (
     AccessDenied,
@@ -129,22 +123,33 @@ class LoginViews:
         nexts = request.query.getall("next", [])
         next_ = safe_next(nexts[0] if len(nexts) == 1 else None, self.config.default_next)
         tx = new_transaction(provider=provider.name, next_url=next_, oidc=provider.oidc)
-        await save_pending(request, store_transaction(await load_pending(request), tx))
         url = authorization_url(
             provider,
             endpoints,
             redirect_uri=self.login.redirect_uri(provider.name, request),
             tx=tx,
         )
-        return web.Response(status=302, headers={**SECURITY_HEADERS, "Location": url})
+        response = web.Response(status=302, headers={**SECURITY_HEADERS, "Location": url})
+        self.login.tx_cookies.add(request, response, tx, self.login.cookie_path())
+        return response
 
     async def callback(self, request: web.Request) -> web.StreamResponse:
         """GET /auth/callback/{provider}; no answer of it may leak its URL (code, state)."""
-        response = await self._callback(request)
-        response.headers["Referrer-Policy"] = "no-referrer"
+        consumed: list[str] = []
+        try:
+            response = await self._callback(request, consumed)
+        except web.HTTPException as exc:  # raised by on_login: the transaction is consumed too
+            self._finish(exc, consumed)
+            raise
+        self._finish(response, consumed)
         return response
 
-    async def _callback(self, request: web.Request) -> web.StreamResponse:
+    def _finish(self, response: web.StreamResponse, consumed: list[str]) -> None:
+        for name in consumed:
+            self.login.tx_cookies.delete(response, name, self.login.cookie_path())
+        response.headers["Referrer-Policy"] = "no-referrer"
+
+    async def _callback(self, request: web.Request, consumed: list[str]) -> web.StreamResponse:
         """Consume the state first, then complete the login."""
         name = request.match_info["provider"]
         try:
@@ -153,13 +158,12 @@ class LoginViews:
             assert state is not None  # noqa: S101 - required=True
         except LoginFlowError as exc:
             return error_response(request, exc)
-        tx, remaining = pop_transaction(await load_pending(request), state)
-        await save_pending(request, remaining)  # consumed, whatever happens next
+        found, cookie = self.login.tx_cookies.take(request, state)
+        if cookie is not None:
+            consumed.append(cookie)  # deleted on whatever answer follows: consumed once
         try:
-            tx = check_transaction(tx, provider.name)
-            return await self._complete(
-                request, provider, tx.verifier, tx.nonce, tx.next, remaining
-            )
+            tx = check_transaction(found, provider.name)
+            return await self._complete(request, provider, tx.verifier, tx.nonce, tx.next)
         except LoginFlowError as exc:
             logger.info("sign-in with %s failed: %s", provider.name, exc.error)
             return error_response(request, exc, retry_url=self._retry(provider.name))
@@ -187,7 +191,6 @@ class LoginViews:
         verifier: str,
         nonce: str | None,
         next_: str,
-        remaining: list[Transaction],
     ) -> web.StreamResponse:
         query = request.query
         code = _one(query, "code")
@@ -223,7 +226,6 @@ class LoginViews:
             user=user,
             provider=provider.name,
             token=token,
-            pending=remaining,
             keep_id_token=provider.keeps_id_token,
         )
         storage = self.login.storage

@@ -88,6 +88,11 @@ class AuthenticatedClient:
         return self._provider.name
 
     @property
+    def endpoints(self) -> Endpoints:
+        """The provider's resolved endpoints (e.g. ``userinfo_url`` from discovery)."""
+        return self._endpoints
+
+    @property
     def token(self) -> TokenSet:
         """The current tokens (after any refresh this client made)."""
         return self._token
@@ -143,7 +148,7 @@ class AuthenticatedClient:
         if req.url.origin() != self._origin:  # a redirect elsewhere: the token stays home
             req.headers.popall(hdrs.AUTHORIZATION, None)
             return await handler(req)
-        token = await self.fresh_token()
+        token = self._token  # made fresh by _send just before
         req.headers[hdrs.AUTHORIZATION] = f"Bearer {token.access_token}"
         resp = await handler(req)
         if resp.status != 401 or token.refresh_token is None:
@@ -156,7 +161,7 @@ class AuthenticatedClient:
     async def fresh_token(self, *, stale: TokenSet | None = None) -> TokenSet:
         """A usable token: refreshed when about to expire, or when ``stale`` was refused."""
         token = self._token
-        if stale is None and not token.expired(time.time(), REFRESH_MARGIN):
+        if stale is None and not token.expired(time.time(), token.refresh_margin(REFRESH_MARGIN)):
             return token
         if stale is not None and token is not stale:
             return token  # already refreshed meanwhile

@@ -45,6 +45,7 @@ class TokenSet:
     refresh_expires_at: int | None = None
     scope: str | None = None
     id_token: str | None = field(default=None, repr=False)
+    issued_at: int | None = None
 
     @classmethod
     def from_response(cls, data: Any, *, now: float | None = None) -> TokenSet:
@@ -68,10 +69,18 @@ class TokenSet:
             refresh_expires_at=_expires_at(data, "refresh_token_expires_in", now),
             scope=data.get("scope") if isinstance(data.get("scope"), str) else None,
             id_token=_opt_str(data, "id_token"),
+            issued_at=int(now),
         )
 
     def expired(self, now: float, margin: float = 0) -> bool:
         return self.expires_at is not None and now + margin >= self.expires_at
+
+    def refresh_margin(self, preferred: float) -> float:
+        """How early to refresh: ``preferred`` seconds, but at most half the token's lifetime
+        (a 20-second token must not look expired the moment it is issued)."""
+        if self.expires_at is None or self.issued_at is None:
+            return preferred
+        return max(0.0, min(preferred, (self.expires_at - self.issued_at) / 2))
 
     def to_session(self, *, keep_id_token: bool = False) -> dict[str, Any]:
         """The compact form stored in the session (the ID token only when it is needed later)."""
@@ -82,6 +91,7 @@ class TokenSet:
             ("rx", self.refresh_expires_at),
             ("s", self.scope),
             ("i", self.id_token if keep_id_token else None),
+            ("ia", self.issued_at),
         ):
             if value is not None:
                 data[short] = value
@@ -93,7 +103,7 @@ class TokenSet:
         if not isinstance(data, dict) or not isinstance(data.get("a"), str):
             return None
         strs = {k: data.get(k) for k in ("r", "s", "i")}
-        ints = {k: data.get(k) for k in ("x", "rx")}
+        ints = {k: data.get(k) for k in ("x", "rx", "ia")}
         if any(v is not None and not isinstance(v, str) for v in strs.values()):
             return None
         if any(v is not None and type(v) is not int for v in ints.values()):
@@ -105,4 +115,5 @@ class TokenSet:
             refresh_expires_at=ints["rx"],
             scope=strs["s"],
             id_token=strs["i"],
+            issued_at=ints["ia"],
         )

@@ -18,7 +18,7 @@ _CALLS = {
     "google": ("Your Google profile (userinfo)", "/oauth2/v3/userinfo"),
     "facebook": ("Your Facebook profile (Graph /me)", "/me?fields=id,name"),
 }
-_DEFAULT = ("Your profile from the provider's userinfo endpoint", "userinfo")
+_USERINFO = "Your profile from the provider's userinfo endpoint"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +41,11 @@ def _items(body: Any) -> list[str]:
 
 async def fetch_api_demo(request: web.Request, provider: str) -> ApiDemo:
     """Call the provider's API as the user; tokens are refreshed by the client when needed."""
-    title, path = _CALLS.get(provider, _DEFAULT)
     client = await get_client(request)
+    if provider in _CALLS:
+        title, path = _CALLS[provider]
+    else:  # a generic OpenID Connect provider: its discovered userinfo endpoint
+        title, path = _USERINFO, client.endpoints.userinfo_url or "userinfo"
     url = str(client.resolve(path))
     try:
         async with client.get(path) as resp:

@@ -7,13 +7,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 from yarl import URL
 
-from aiohttp_oauth2_login.testing import FakeProvider, login_flow, oidc_provider_for
+from aiohttp_oauth2_login import CookieStorage
+from aiohttp_oauth2_login.testing import FakeProvider, find_login, login_flow, oidc_provider_for
 
 from ._app import Client, MakeClient
 from .test_callback_security import (
@@ -86,10 +88,13 @@ async def test_unsafe_next_becomes_the_default(
 
 
 async def test_session_is_rotated_on_login(client: Client, fake: FakeProvider) -> None:
+    # a visitor arrives with a session (anything the app or an attacker planted in it)
+    storage = find_login(client.app).storage
+    assert isinstance(storage, CookieStorage)
+    before = storage.encrypt({"created": int(time.time()), "session": {"app": "planted"}})
+    client.session.cookie_jar.update_cookies({COOKIE: before}, response_url=client.make_url("/"))
     cb = await begin(client)
-    before = cookie_value(client)
-    assert before
-    assert "u" not in session_data(client)  # pending transactions only: anonymous
+    assert cookie_value(client) == before  # starting a login does not touch the session
     await assert_anonymous(client)
     resp = await deliver(client, cb)
     assert resp.status == 303
@@ -99,22 +104,43 @@ async def test_session_is_rotated_on_login(client: Client, fake: FakeProvider) -
     assert int(morsel["max-age"]) == 7 * 24 * 3600
     after = cookie_value(client)
     assert after and after != before
+    opened = storage.decrypt(after)
+    assert opened is not None
+    assert set(opened[0]["session"]) == {"oauth"}  # nothing carried over from before
     data = session_data(client)
-    assert set(data) <= {"u", "t", "li", "la"}  # nothing carried over, no pending transaction
+    assert set(data) <= {"u", "t", "li", "la"}
     assert (data["u"]["p"], data["u"]["i"]) == ("fake", "alice")
     # the pre-login cookie, replayed, is not a login
     client.session.cookie_jar.update_cookies({COOKIE: before}, response_url=client.make_url("/"))
     await assert_anonymous(client)
 
 
-async def test_other_tabs_survive_the_rotation(client: Client, fake: FakeProvider) -> None:
+def tx_cookies(client: Client) -> list[str]:
+    jar = client.session.cookie_jar.filter_cookies(client.make_url("/auth/callback/fake"))
+    return sorted(name for name in jar if "-tx-" in name)
+
+
+async def test_login_transactions_live_in_their_own_cookies(client: Client) -> None:
+    resp = await client.get("/auth/login/fake", allow_redirects=False)
+    assert COOKIE not in resp.cookies  # the session is not written at all
+    (name,) = [n for n in resp.cookies if "-tx-" in n]
+    morsel = resp.cookies[name]
+    assert morsel["path"] == "/auth/" and morsel["httponly"] and morsel["samesite"] == "Lax"
+    assert int(morsel["max-age"]) == 600
+    state = query_lists(resp.headers["Location"])["state"][0]
+    assert state not in morsel.value and name.endswith(
+        hashlib.sha256(state.encode()).hexdigest()[:16]
+    )
+
+
+async def test_other_tabs_survive_a_login(client: Client, fake: FakeProvider) -> None:
     other_tab = await begin(client)
     cb = await begin(client)
+    assert len(tx_cookies(client)) == 2
     assert (await deliver(client, cb)).status == 303
-    data = session_data(client)
-    assert [tx["s"] for tx in data["tx"]] == [other_tab.get("state")]
+    assert len(tx_cookies(client)) == 1  # the used one is gone, the other tab's is kept
     assert (await deliver(client, other_tab)).status == 303
-    assert "tx" not in session_data(client)
+    assert tx_cookies(client) == []
 
 
 async def test_authorization_request_parameters(client: Client, fake: FakeProvider) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiohttp_session
 import pytest
 from aiohttp import web
 from aiohttp_session.redis_storage import RedisStorage
@@ -37,6 +38,7 @@ from aiohttp_oauth2_login.testing import (
     find_login,
     login_as,
     login_flow,
+    oidc_provider_for,
 )
 
 from ._app import KEY, Client, MakeClient, build_app
@@ -107,6 +109,12 @@ def expire_in_redis(peer: RedisPeer, session_id: str) -> None:
         oauth["t"]["fake"]["x"] = int(time.time()) - 5
 
     edit_stored(peer, session_id, edit)
+
+
+def redis_setup(url: str, **options: Any) -> dict[str, Any]:
+    """``setup_oauth`` options for Redis sessions (``redis_url=`` takes no ``secret_key``: the
+    cookie holds only the session id)."""
+    return {"redis_url": url, "secret_key": None, "session_lifetime": LIFETIME, **options}
 
 
 def offline_provider() -> OIDCProvider:
@@ -594,7 +602,7 @@ async def test_hung_redis_gives_503_within_the_socket_timeout(
 
 @pytest.fixture
 async def redis_client_app(make_client: MakeClient, redis_server: RedisPeer) -> Client:
-    return await make_client(redis_url=redis_server.url, secret_key=None, session_lifetime=LIFETIME)
+    return await make_client(**redis_setup(redis_server.url))
 
 
 def client_session_id(client: Client, name: str = COOKIE) -> str | None:
@@ -628,9 +636,7 @@ async def test_https_gives_a_host_prefixed_secure_cookie(
     make_client: MakeClient,
     redis_server: RedisPeer,
 ) -> None:
-    client = await make_client(
-        redis_url=redis_server.url, secret_key=None, public_url="https://app.example"
-    )
+    client = await make_client(**redis_setup(redis_server.url, public_url="https://app.example"))
     resp = await client.get("/auth/login/fake", allow_redirects=False)
     assert resp.status == 302
     name = f"__Host-{COOKIE}"
@@ -647,12 +653,7 @@ async def test_the_session_key_is_cookie_name_and_id_with_the_session_lifetime_a
     redis_server: RedisPeer,
     cookie_name: str,
 ) -> None:
-    client = await make_client(
-        redis_url=redis_server.url,
-        secret_key=None,
-        session_lifetime=LIFETIME,
-        cookie_name=cookie_name,
-    )
+    client = await make_client(**redis_setup(redis_server.url, cookie_name=cookie_name))
     assert (await login_flow(client)).status == 303
     session_id = client_session_id(client, cookie_name)
     assert session_id is not None
@@ -686,6 +687,33 @@ async def test_login_rotates_the_session_id_and_deletes_the_pre_login_session(
     assert answer.json()["user"] is None
     answer = await fetch(replayer, client.make_url("/"), session_id=after)
     assert answer.json()["user"] == "alice"
+
+
+async def test_login_drops_the_anonymous_session_and_carries_nothing_over(
+    aiohttp_client: Any,
+    fake: FakeProvider,
+    redis_server: RedisPeer,
+) -> None:
+    """An anonymous visitor's server-side session (here with app data) is deleted at login;
+    the signed-in session is a new one holding nothing of it (SECURITY.md 21)."""
+
+    async def visit(request: web.Request) -> web.Response:
+        session = await aiohttp_session.get_session(request)
+        session["cart"] = "3 apples"
+        return web.json_response({"ok": True})
+
+    app = build_app([oidc_provider_for(fake)], **redis_setup(redis_server.url))
+    app.router.add_get("/visit", visit)
+    client: Client = await aiohttp_client(app)
+    assert (await client.get("/visit")).status == 200
+    before = client_session_id(client)
+    assert before is not None and keys(redis_server) == {session_key(before)}
+    assert (await login_flow(client)).status == 303
+    after = client_session_id(client)
+    assert after is not None and after != before
+    assert keys(redis_server) == {session_key(after)}
+    data = stored(redis_server, after)
+    assert data is not None and "cart" not in data["session"]
 
 
 async def test_a_planted_session_id_is_never_adopted(
@@ -804,7 +832,7 @@ async def test_redis_down_gives_a_clear_503_and_service_resumes(
     persistent_redis: RedisPeer,
     fake: FakeProvider,
 ) -> None:
-    client = await make_client(redis_url=persistent_redis.url, secret_key=None)
+    client = await make_client(**redis_setup(persistent_redis.url))
     assert (await login_flow(client)).status == 303
     session_id = client_session_id(client)
     persistent_redis.stop()
@@ -844,7 +872,7 @@ async def test_an_app_error_is_not_reported_as_a_session_store_outage(
     async def broken(request: web.Request) -> web.Response:
         raise error("the application's own failure")
 
-    app = build_app([offline_provider()], redis_url=redis_server.url, secret_key=None)
+    app = build_app([offline_provider()], **redis_setup(redis_server.url))
     app.router.add_get("/broken", broken)
     client = await aiohttp_client(app)
     resp = await client.get("/broken", headers=JSON)

@@ -101,7 +101,10 @@ INVALID: list[tuple[str, dict[str, Any]]] = [
     ("short key", _with(secret_key="c2hvcnQ=")),
     ("bad key in list", _with(secret_key=[KEY, "nope"])),
     ("empty key list", _with(secret_key=[])),
-    ("storage and key", _with(storage=aiohttp_session.SimpleCookieStorage())),
+    (
+        "storage and redis_url",
+        _with(storage=aiohttp_session.SimpleCookieStorage(), redis_url="redis://127.0.0.1:1/0"),
+    ),
     ("storage of wrong type", _with(secret_key=None, storage=object())),
     ("on_login not callable", _with(on_login="hook")),
     ("default_next absolute", _with(default_next="https://evil.example")),
@@ -318,7 +321,7 @@ async def test_existing_session_middleware_is_reused(
     app.router.add_get("/private", private)
     app.router.add_get("/", home)
     middlewares = list(app.middlewares)
-    login = setup_oauth(app, providers=[oidc_provider_for(fake)])
+    login = setup_oauth(app, providers=[oidc_provider_for(fake)], secret_key=KEY)
     assert list(app.middlewares) == middlewares
     assert login.storage is storage
     client: Client = await aiohttp_client(app)
@@ -333,17 +336,24 @@ def test_existing_session_middleware_refuses_a_second_storage() -> None:
     aiohttp_session.setup(app, aiohttp_session.SimpleCookieStorage())
     before = _snapshot(app)
     with pytest.raises(ConfigurationError):
-        setup_oauth(app, **_with())
+        setup_oauth(app, **_with(storage=aiohttp_session.SimpleCookieStorage()))
     assert _snapshot(app) == before
 
 
 async def test_custom_storage_is_used(aiohttp_client: Any, fake: FakeProvider) -> None:
     storage = aiohttp_session.SimpleCookieStorage(cookie_name="mine")
-    app = build_app([oidc_provider_for(fake)], secret_key=None, storage=storage)
+    # secret_key still protects the login-transaction cookies
+    app = build_app([oidc_provider_for(fake)], secret_key=KEY, storage=storage)
     client: Client = await aiohttp_client(app)
     assert (await login_flow(client)).status == 303
     assert "mine" in client.session.cookie_jar.filter_cookies(client.make_url("/"))
     assert (await client.get("/private")).status == 200
+
+
+def test_custom_storage_without_a_key_warns_about_transaction_cookies() -> None:
+    app = web.Application()
+    with pytest.warns(RuntimeWarning, match="secret_key"):
+        setup_oauth(app, providers=[_provider()], storage=aiohttp_session.SimpleCookieStorage())
 
 
 # ---- startup log and URL helpers -------------------------------------------------------------

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 import aiohttp
 import aiohttp_session
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.test_utils import TestServer
 from hypothesis import event, settings
 from hypothesis.control import currently_in_test_context
@@ -87,6 +88,15 @@ class Records(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+
+    def unexpected_errors(self) -> list[str]:
+        """aiohttp's "Error handling request" records, but for requests its parser refused."""
+        found = []
+        for record in self.records:
+            error = record.exc_info[1] if record.exc_info else None
+            if record.levelno >= logging.ERROR and not isinstance(error, HttpProcessingError):
+                found.append(record.getMessage() + ": " + repr(error))
+        return found
 
     def assert_clean(self, secrets: Sequence[str] = ()) -> None:
         """SECURITY.md 9 and 29: no raw control character and no secret in any line."""
@@ -186,6 +196,7 @@ class Env:
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
         self.records = Records()
+        self.server_errors = Records()  # a handler that raised, or a response that broke
         self.fake: FakeProvider
         self.app: web.Application
         self.login: OAuthLogin
@@ -196,7 +207,13 @@ class Env:
         self._level = logging.NOTSET
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.runner.run(coro)
+        """Run ``coro``; then no request may have failed inside the server (never a 500 that
+        a client retry or a broken connection would hide)."""
+        self.server_errors.records.clear()
+        result = self.runner.run(coro)
+        errors = self.server_errors.unexpected_errors()
+        assert not errors, errors
+        return result
 
     @property
     def storage(self) -> CookieStorage:
@@ -221,12 +238,14 @@ class Env:
         self._level = logger.level
         logger.setLevel(logging.DEBUG)
         logger.addHandler(self.records)
+        logging.getLogger("aiohttp.server").addHandler(self.server_errors)
         return self
 
     async def stop(self) -> None:
         logger = logging.getLogger(PLUGIN_LOGGER)
         logger.removeHandler(self.records)
         logger.setLevel(self._level)
+        logging.getLogger("aiohttp.server").removeHandler(self.server_errors)
         await self.browser.close()
         await self.bare.close()
         await self.server.close()

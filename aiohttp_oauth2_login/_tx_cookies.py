@@ -1,0 +1,140 @@
+"""Login transactions in cookies of their own: one small encrypted cookie per transaction.
+
+Two tabs (or two protected pages restored at once) that start a login at the same moment each
+get their own cookie, so neither overwrites the other's transaction — with one session cookie
+both requests would read it, add their transaction and write it back, and the last answer would
+win. The cookies are scoped to the login sub-app's path, ``HttpOnly``, ``SameSite=Lax``, and
+``Secure`` with the ``__Secure-`` prefix over https; each holds exactly one AES-GCM encrypted
+transaction, is named after a hash of its ``state`` and lives at most ``TRANSACTION_TTL``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from aiohttp import web
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from ._transaction import MAX_LIVE, TRANSACTION_TTL, Transaction
+
+__all__ = ["TransactionCookies"]
+
+_INFO = b"aiohttp-oauth2-login transaction cookie v1"
+_NONCE = 12
+_MAX_VALUE = 1024
+_CONSUMED_MAX = 10_000
+
+
+def _derive(key: bytes) -> AESGCM:
+    return AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(key))
+
+
+class TransactionCookies:
+    """Writes, lists and consumes the transaction cookies of one ``setup_oauth``."""
+
+    def __init__(self, keys: Sequence[bytes], *, base_name: str, secure: bool) -> None:
+        self._ciphers = [_derive(k) for k in keys]
+        self.secure = secure
+        self.prefix = ("__Secure-" if secure else "") + base_name.removeprefix("__Host-") + "-tx-"
+        # states consumed by this process in the last TRANSACTION_TTL: a callback replayed
+        # concurrently (both requests still carrying the cookie) is refused too
+        self._consumed: OrderedDict[str, float] = OrderedDict()
+
+    def name(self, state: str) -> str:
+        return self.prefix + hashlib.sha256(state.encode()).hexdigest()[:16]
+
+    def _seal(self, tx: Transaction, name: str) -> str:
+        nonce = os.urandom(_NONCE)
+        plain = json.dumps(tx.to_dict(), separators=(",", ":")).encode()
+        sealed = nonce + self._ciphers[0].encrypt(nonce, plain, name.encode())
+        return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
+
+    def _open(self, value: str, name: str) -> Transaction | None:
+        if len(value) > _MAX_VALUE:
+            return None
+        try:
+            sealed = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        except (binascii.Error, ValueError):
+            return None
+        for cipher in self._ciphers:
+            try:
+                plain = cipher.decrypt(sealed[:_NONCE], sealed[_NONCE:], name.encode())
+            except (InvalidTag, ValueError):
+                continue
+            try:
+                return Transaction.from_dict(json.loads(plain))
+            except ValueError:
+                return None
+        return None
+
+    def _set(self, response: web.StreamResponse, name: str, value: str, path: str) -> None:
+        response.set_cookie(
+            name,
+            value,
+            path=path,
+            max_age=TRANSACTION_TTL,
+            secure=self.secure,
+            httponly=True,
+            samesite="Lax",
+        )
+
+    def _delete(self, response: web.StreamResponse, name: str, path: str) -> None:
+        response.del_cookie(name, path=path, secure=self.secure, httponly=True, samesite="Lax")
+
+    def add(
+        self, request: web.Request, response: web.StreamResponse, tx: Transaction, path: str
+    ) -> None:
+        """Store ``tx``; beyond ``MAX_LIVE`` live transactions the oldest ones are dropped."""
+        now = time.time()
+        live: list[tuple[float, str]] = []
+        for name, value in request.cookies.items():
+            if not name.startswith(self.prefix):
+                continue
+            found = self._open(value, name)
+            if found is None or found.expired(now):
+                self._delete(response, name, path)
+            else:
+                live.append((found.created, name))
+        live.sort()
+        for _, name in live[: max(0, len(live) - MAX_LIVE + 1)]:
+            self._delete(response, name, path)
+        name = self.name(tx.state)
+        self._set(response, name, self._seal(tx, name), path)
+
+    def delete(self, response: web.StreamResponse, name: str, path: str) -> None:
+        self._delete(response, name, path)
+
+    def take(self, request: web.Request, state: str) -> tuple[Transaction | None, str | None]:
+        """The transaction of ``state`` and the name of its cookie, which the caller deletes on
+        whatever response follows (consumed once). ``None`` for an unknown, expired, replayed or
+        foreign-browser state.
+        """
+        name = self.name(state)
+        value = request.cookies.get(name)
+        if value is None:
+            return None, None
+        now = time.time()
+        while self._consumed and next(iter(self._consumed.values())) < now - TRANSACTION_TTL:
+            self._consumed.popitem(last=False)
+        if name in self._consumed:
+            return None, name
+        self._consumed[name] = now
+        if len(self._consumed) > _CONSUMED_MAX:
+            self._consumed.popitem(last=False)
+        tx = self._open(value, name)
+        if tx is None or tx.expired(now):
+            return None, name
+        if not hmac.compare_digest(tx.state.encode(), state.encode()):
+            return None, name
+        return tx, name
