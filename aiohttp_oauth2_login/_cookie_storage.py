@@ -173,7 +173,7 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
         count, sep, head = first.partition("~")
         if not sep:
             return first
-        if not count.isdigit() or not 2 <= int(count) <= self.max_chunks:
+        if not (count.isascii() and count.isdigit()) or not 2 <= int(count) <= self.max_chunks:
             return None
         parts = [head]
         for index in range(1, int(count)):

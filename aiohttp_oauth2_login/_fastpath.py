@@ -70,7 +70,7 @@ def _cookie_value(request: web.Request, storage: CookieStorage) -> str | None | 
     count, sep, head = first.partition("~")
     if not sep:
         return first
-    if not count.isdigit() or not 2 <= int(count) <= storage.max_chunks:
+    if not (count.isascii() and count.isdigit()) or not 2 <= int(count) <= storage.max_chunks:
         return SLOW
     parts = [head]
     for index in range(1, int(count)):

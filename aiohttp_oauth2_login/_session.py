@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp_session.redis_storage import RedisStorage
 
 from .config import OAuthConfig
+from .errors import ReauthenticationRequired
 from .keys import AUTH_KEY
 from .tokens import TokenSet
 from .user import User
@@ -204,20 +205,24 @@ async def reread_tokens(request: web.Request, provider: str) -> TokenSet | None:
     from . import redis as redis_sessions  # optional dependency: only with a RedisStorage
 
     data = await redis_sessions.read(storage, str(session.identity))
-    mapping = data.get("session") if data is not None else None
+    if data is None:  # deleted meanwhile: signed out (on another instance) while we waited
+        raise ReauthenticationRequired()
+    mapping = data.get("session")
     raw = mapping.get(NAMESPACE) if isinstance(mapping, dict) else None
     tokens = raw.get("t") if isinstance(raw, dict) else None
     return TokenSet.from_session(tokens.get(provider)) if isinstance(tokens, dict) else None
 
 
 async def persist_now(request: web.Request) -> None:
-    """Write the session to Redis at once, so other instances see refreshed tokens now."""
+    """Write the session to Redis at once, so other instances see refreshed tokens now; raises
+    ``ReauthenticationRequired`` when it was deleted meanwhile (never brought back)."""
     storage = _server_side(request)
     session = await aiohttp_session.get_session(request)
     if storage is not None and session.identity is not None:
         from . import redis as redis_sessions  # optional dependency: only with a RedisStorage
 
-        await redis_sessions.write_now(storage, session)
+        if not await redis_sessions.write_now(storage, session):
+            raise ReauthenticationRequired()
 
 
 async def session_id(request: web.Request) -> str | None:

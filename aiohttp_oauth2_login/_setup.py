@@ -277,6 +277,10 @@ def _choose_storage(
                 "do not pass storage= or redis_url="
             )
         return existing, True
+    if type(storage) is RedisStorage:  # aiohttp-session's own: add logout-everywhere & friends
+        from .redis import RedisSessionStorage
+
+        return RedisSessionStorage.from_storage(storage), False
     if storage is not None:
         return storage, False
     return CookieStorage(secret, cookie_name=cookie_name, secure=secure, max_age=max_age), False

@@ -23,6 +23,7 @@ from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ._secure_cookie import SecureDeleteMixin
+from ._session import NAMESPACE
 from .errors import ProviderTimeout
 from .log import logger
 
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 #: errors meaning "the session store is unavailable" (mapped to a 503 page, never a 500)
-OUTAGE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (RedisError,)  # redis-py wraps socket errors
 _SESSION_ID = re.compile(r"[0-9a-f]{32}")
 _RELEASE = """
 if redis.call("get", KEYS[1]) == ARGV[1] then
@@ -63,6 +64,23 @@ class RedisSessionStorage(SecureDeleteMixin, RedisStorage):
         super().__init__(redis, key_factory=lambda: secrets.token_hex(16), **kwargs)
         self.redis = redis
 
+    @classmethod
+    def from_storage(cls, plain: RedisStorage) -> RedisSessionStorage:
+        """The same settings as aiohttp-session's own ``RedisStorage``, with these guarantees."""
+        params = plain.cookie_params
+        return cls(
+            _client(plain),
+            cookie_name=plain.cookie_name,
+            domain=params["domain"],
+            max_age=plain.max_age,
+            path=params["path"],
+            secure=params["secure"],
+            httponly=params["httponly"],
+            samesite=params["samesite"],
+            encoder=plain._encoder,
+            decoder=plain._decoder,
+        )
+
     def load_cookie(self, request: web.Request) -> str | None:
         value = super().load_cookie(request)
         return value if value is not None and _SESSION_ID.fullmatch(value) else None
@@ -70,11 +88,21 @@ class RedisSessionStorage(SecureDeleteMixin, RedisStorage):
     async def save_session(
         self, request: web.Request, response: web.StreamResponse, session: Session
     ) -> None:
-        if session.empty and session.identity is not None:
-            await forget(self, str(session.identity))  # logout everywhere: nothing stays behind
-            self.save_cookie(response, "")
+        """New sessions are created (``NX``), existing ones only updated (``XX``): a session
+        deleted by a logout on another instance is never brought back by a late write here."""
+        identity = session.identity
+        if session.empty:
+            if identity is not None:
+                await forget(self, str(identity))  # logout everywhere: nothing stays behind
+                self.save_cookie(response, "")
             return
-        await super().save_session(request, response, session)
+        ttl = remaining_lifetime(session, self.max_age)
+        if identity is None:
+            identity = self._key_factory()
+            written = await _set(self, str(identity), session, ttl, new=True)
+        else:
+            written = await _set(self, str(identity), session, ttl, new=False)
+        self.save_cookie(response, str(identity) if written else "", max_age=ttl)
 
 
 def _client(storage: RedisStorage) -> aioredis.Redis:
@@ -97,12 +125,31 @@ async def read(storage: RedisStorage, identity: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-async def write_now(storage: RedisStorage, session: Session) -> None:
-    """Persist ``session`` at once (not with the response): other instances see it now."""
-    if session.identity is None:
-        return
+def remaining_lifetime(session: Session, lifetime: int | None) -> int | None:
+    """Seconds the session may still live: the absolute lifetime counts from the login."""
+    raw = session.get(NAMESPACE)
+    login_at = raw.get("li") if isinstance(raw, dict) else None
+    if lifetime is None or not isinstance(login_at, int):
+        return lifetime
+    return max(1, login_at + lifetime - int(time.time()))
+
+
+async def _set(
+    storage: RedisStorage, identity: str, session: Session, ttl: int | None, *, new: bool
+) -> bool:
+    """``SET NX`` for a new session, ``SET XX`` for an existing one; whether it was written."""
     data = storage._encoder(storage._get_session_data(session))
-    await _client(storage).set(_key(storage, str(session.identity)), data, ex=session.max_age)
+    key = _key(storage, identity)
+    return bool(await _client(storage).set(key, data, ex=ttl, nx=new, xx=not new))
+
+
+async def write_now(storage: RedisStorage, session: Session) -> bool:
+    """Persist an existing ``session`` at once (other instances see it now); ``False`` when it
+    was deleted meanwhile (a logout elsewhere): it is then not brought back."""
+    if session.identity is None:
+        return False
+    ttl = remaining_lifetime(session, storage.max_age)
+    return await _set(storage, str(session.identity), session, ttl, new=False)
 
 
 async def forget(storage: RedisStorage, identity: str) -> None:

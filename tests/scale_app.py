@@ -35,7 +35,7 @@ from aiohttp_oauth2_login import get_client, login_required
 from aiohttp_oauth2_login.providers import OIDCProvider
 from aiohttp_oauth2_login.testing import find_login
 
-from ._app import build_app
+from ._app import KEY, build_app
 
 INSTANCE = web.AppKey("scale_instance", str)
 MAX_CALLS = 50
@@ -102,7 +102,7 @@ def make_app(args: argparse.Namespace) -> web.Application:
     )
     app = build_app(
         [provider],
-        secret_key=None,  # the cookie holds only the session id
+        secret_key=KEY,  # the same on every instance: login transactions are cookies
         redis_url=args.redis_url,
         session_lifetime=args.session_lifetime,
     )

@@ -114,9 +114,9 @@ def _values(cb: Callback) -> st.SearchStrategy[str]:
         st.builds(_mutate, genuine, st.integers(0, 6), st.integers(0, 100)).map(_enc),
         st.text(st.characters(exclude_categories=("Cs",)), max_size=40).map(_enc),
         st.binary(max_size=30).map(lambda raw: "".join(f"%{b:02X}" for b in raw)),
-        st.lists(
-            st.sampled_from(RAW_FRAGMENTS) | st.text(RAW_SAFE, max_size=6), max_size=8
-        ).map("".join),
+        st.lists(st.sampled_from(RAW_FRAGMENTS) | st.text(RAW_SAFE, max_size=6), max_size=8).map(
+            "".join
+        ),
         st.integers(3000, 9000).map(lambda n: "A" * n),
         st.sampled_from(["", "access_denied", "server_error", "invalid_scope", "null"]),
     )
@@ -283,8 +283,7 @@ def test_callback_error_parameters(
         resp = await env.browser.get(env.url(cb.path, raw), allow_redirects=False)
         text = await resp.text()
         well_formed = all(
-            len(v) <= 4096 and v.isascii() and v.isprintable()
-            for v in (error, description or "")
+            len(v) <= 4096 and v.isascii() and v.isprintable() for v in (error, description or "")
         )
         if not well_formed:
             expected = 400

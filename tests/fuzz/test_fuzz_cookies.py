@@ -16,6 +16,7 @@ Examples per input in the ``ci`` profile (see conftest.py):
 - random cookie headers (values, chunk counts, ``.N`` chunks, odd characters): 300
 - bit flips / truncations / extensions of a genuine single cookie: 200
 - tampered chunked (``2~…`` + ``.1``) genuine cookies: 150
+- a genuine cookie framed in odd ``Cookie`` header syntax (quotes, spaces, duplicates): 100
 - valid ciphertext of arbitrary and near-valid JSON payloads: 300
 - forged fields of a genuine pending transaction, then the genuine callback: 150
 """
@@ -51,9 +52,9 @@ from . import (
 LIFETIME = 7 * 86400
 IDLE = 86400
 ODD_COUNTS = ("0", "1", "2", "3", "9", "02", "-2", "+2", " 2", "2 ", "²", "٢", "２", "⑵", "")
-COOKIE_CHARS = st.characters(
-    min_codepoint=0x20, max_codepoint=0x7E
-) | st.sampled_from("\t²٢２é\u00a0\u2028\ufeff")
+COOKIE_CHARS = st.characters(min_codepoint=0x20, max_codepoint=0x7E) | st.sampled_from(
+    "\t²٢２é\u00a0\u2028\ufeff"
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +64,14 @@ def env(runner: Runner) -> Iterator[Env]:
     runner.run(env.stop())
 
 
-async def _visit(env: Env, cookie: str) -> str | None:
-    """Every read of the session with ``cookie``: never a 5xx; returns who is signed in."""
-    headers = {"Cookie": cookie}
+async def _visit(env: Env, cookie: str | list[str]) -> str | None:
+    """Every read of the session with ``cookie`` (a list: one ``Cookie`` header each): never a
+    5xx, the cookie fast path and the full session path agree; returns who is signed in."""
+    lines = [cookie] if isinstance(cookie, str) else cookie
+    headers = [("Cookie", line) for line in lines]
     fast = await env.bare.get(env.url("/"), headers=headers)
     slow = await env.bare.get(env.url("/slow"), headers=headers)
-    private = await env.bare.get(env.url("/private"), headers={**headers, **JSON})
+    private = await env.bare.get(env.url("/private"), headers=[*headers, *JSON.items()])
     start = await env.bare.get(env.url("/auth/login/fake"), headers=headers, allow_redirects=False)
     statuses = (fast.status, slow.status, private.status, start.status)
     assert all(status < 500 for status in statuses), statuses
@@ -215,25 +218,51 @@ def test_tampered_chunked_cookie(
         "dup .1": [chunks[0] + chunks[1], chunks[0] + "x"],
     }[order]
     joined = [f"{k}={v}" for k, v in pairs]
-    cookie = "\n".join(joined) if split_headers else "; ".join(joined)
-
-    async def visit() -> str | None:
-        if split_headers:  # one Cookie header per cookie (HTTP/2 style)
-            headers = [("Cookie", line) for line in cookie.split("\n")]
-            resp = await env.bare.get(env.url("/slow"), headers=headers)
-            assert resp.status < 500
-            fast = await env.bare.get(env.url("/"), headers=headers)
-            assert fast.status < 500
-            user: str | None = (await resp.json())["user"]
-            assert (await fast.json())["user"] == user
-            return user
-        return await _visit(env, cookie)
-
-    user = env.run(visit())
+    user = env.run(_visit(env, joined if split_headers else "; ".join(joined)))
     if user is not None:  # only the issued ciphertext, reassembled, opens the session
         assert original in [b64decode(c) for c in candidates], (order, count)
     if flip is None and order == "normal" and count == "2":
         assert user == "bigsession"
+
+
+FRAMES = (
+    "{n}={v}",
+    '{n}="{v}"',
+    " {n}={v} ",
+    "{n} = {v}",
+    "{n}={v};",
+    "x=1; {n}={v}",
+    '{n}={v}; x="a;b"',
+    'x="a;b"; {n}={v}',
+    'x="; {n}={v}"',
+    "{n}={v}; {n}={v}",
+    "{n}={v}; {n}=x",
+    "{n}=x; {n}={v}",
+    "{n}={v},x=1",
+    "$Version=1; {n}={v}",
+    "{N}={v}",
+    "{n}.1={v}",
+    "{n}x={v}",
+    "x={n}={v}",
+    "{n}==={v}",
+    "{n}={v}=",
+    "{n}={v}\t",
+    "{n}\t={v}",
+)
+
+
+@settings(max_examples=examples(100))
+@given(frames=st.lists(st.sampled_from(FRAMES), min_size=1, max_size=3), split=st.booleans())
+@example(frames=["{n}={v}"], split=False)
+@example(frames=["{n} = {v}"], split=False)
+@example(frames=["x=1", "{n}={v}"], split=True)
+def test_cookie_header_framing(env: Env, frames: list[str], split: bool) -> None:
+    """The genuine value in every ``Cookie`` syntax a client may send: the cheap check and the
+    full session path (aiohttp's cookie parser) must reach the same verdict."""
+    value = env.login_cookie("mallory")
+    parts = [f.format(n=COOKIE, N=COOKIE.upper(), v=value) for f in frames]
+    user = env.run(_visit(env, parts if split else "; ".join(parts)))
+    assert user in (None, "mallory")
 
 
 # ---- valid ciphertext, any JSON ---------------------------------------------------------------
@@ -247,7 +276,9 @@ _scalars = st.one_of(
 )
 json_values = st.recursive(
     _scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 OFFSETS = (0, -30, -120, -IDLE + 100, -IDLE - 100, -LIFETIME + 100, -LIFETIME - 100, 30, 120, 3600)
@@ -290,7 +321,9 @@ def _payloads(now: int) -> st.SearchStrategy[Any]:
             "lo": st.fixed_dictionaries({"s": state, "x": _scalars}) | json_values,
         },
     )
-    session = st.fixed_dictionaries({}, optional={"oauth": namespace | json_values, "app": _scalars})
+    session = st.fixed_dictionaries(
+        {}, optional={"oauth": namespace | json_values, "app": _scalars}
+    )
     created = st.sampled_from((0, -30, -LIFETIME - 100, 3600)).map(lambda o: now + o) | _scalars
     data = st.fixed_dictionaries({"created": created, "session": session | json_values})
     return st.one_of(data, json_values, st.fixed_dictionaries({"created": created}))

@@ -52,7 +52,16 @@ ORIGINS = st.sampled_from(
     ]
 )
 FETCH_SITES = st.sampled_from(
-    ["same-origin", "same-origin", "same-site", "cross-site", "none", "SAME-ORIGIN", " same-origin", ""]
+    [
+        "same-origin",
+        "same-origin",
+        "same-site",
+        "cross-site",
+        "none",
+        "SAME-ORIGIN",
+        " same-origin",
+        "",
+    ]
 )
 CONTENT_TYPES = (
     "application/x-www-form-urlencoded",

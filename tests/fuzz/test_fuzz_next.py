@@ -146,6 +146,7 @@ def _check_location(location: str, sent: list[str]) -> None:
 @given(value=next_values, raw=st.booleans(), twice=st.booleans())
 @example(value="//evil.example", raw=True, twice=False)
 @example(value="/ok", raw=False, twice=True)
+@example(value="/" + "a" * 1000, raw=False, twice=False)
 def test_next_through_a_complete_login(env: Env, value: str, raw: bool, twice: bool) -> None:
     env.fresh()
     query = "&".join([_raw_next(value, raw)] * (2 if twice else 1))
@@ -166,6 +167,22 @@ def test_next_through_a_complete_login(env: Env, value: str, raw: bool, twice: b
         sent = [v for k, v in parsed if k == "next"]
         _check_location(done.headers["Location"], sent if len(sent) == 1 else [])
         record("kept" if done.headers["Location"] != DEFAULT else "default")
+
+    env.run(flow())
+
+
+@pytest.mark.parametrize("length", [100, 560, 600, 1000, 2047])
+def test_a_long_next_still_signs_in(env: Env, length: int) -> None:
+    """Any ``next`` that ``safe_next`` accepts (up to 2,048 characters) survives the login."""
+    value = "/" + "a" * (length - 1)
+    assert safe_next(value, DEFAULT) == value
+    env.fresh()
+
+    async def flow() -> None:
+        cb = await env.begin(_raw_next(value, raw=False))
+        done = await env.browser.get(env.url(cb.path, cb.query()), allow_redirects=False)
+        assert done.status == 303, (done.status, await done.text())
+        assert done.headers["Location"] == value
 
     env.run(flow())
 

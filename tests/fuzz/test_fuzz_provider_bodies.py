@@ -51,7 +51,9 @@ _scalars = st.one_of(
 )
 json_values = st.recursive(
     _scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
     max_leaves=15,
 )
 _token_strings = st.one_of(
