@@ -23,19 +23,29 @@ from .config import OAuthConfig
 from .keys import AUTH_KEY
 from .user import User
 
-__all__ = ["SLOW", "peek_user"]
+__all__ = [
+    "SLOW",
+    "Entry",
+    "PeekResult",
+    "Slow",
+    "check_entry",
+    "cookies_named",
+    "entry_from_payload",
+    "peek_user",
+]
 
 
-class _Slow:
+class Slow:
     """Type of ``SLOW``: "ask the regular session path"."""
 
 
-SLOW: Final = _Slow()
+SLOW: Final = Slow()
 Entry = tuple[User, int, int] | None
+PeekResult = User | None | Slow
 _TAIL = 24  # base64 characters at the end of a cookie value: the 16-byte tag and then some
 
 
-def _cookies_named(header: str, name: str) -> dict[str, str] | None:
+def cookies_named(header: str, name: str) -> dict[str, str] | None:
     """``name`` and ``name.N`` cookies of a raw header, sliced once; ``None`` on duplicates."""
     found: dict[str, str] = {}
     pos = header.find(name)
@@ -54,14 +64,14 @@ def _cookies_named(header: str, name: str) -> dict[str, str] | None:
     return found
 
 
-def _cookie_value(request: web.Request, storage: CookieStorage) -> str | None | _Slow:
+def _cookie_value(request: web.Request, storage: CookieStorage) -> str | None | Slow:
     """The plugin's cookie (chunks reassembled) straight from the raw header."""
     headers = request.headers.getall("Cookie", ())
     if not headers:
         return None
     header = headers[0] if len(headers) == 1 else "; ".join(headers)
     name = storage.cookie_name
-    found = _cookies_named(header, name)
+    found = cookies_named(header, name)
     if found is None:
         return SLOW  # duplicated cookie: let the full parser decide
     first = found.get(name)
@@ -81,11 +91,16 @@ def _cookie_value(request: web.Request, storage: CookieStorage) -> str | None | 
     return "".join(parts)
 
 
-def _open(storage: CookieStorage, value: str) -> Entry | _Slow:
+def _open(storage: CookieStorage, value: str) -> Entry | Slow:
     opened = storage.decrypt(value)
     if opened is None or opened[1] != 0:  # unreadable, or due for re-encryption: slow path
         return SLOW
-    mapping = opened[0].get("session")
+    return entry_from_payload(opened[0])
+
+
+def entry_from_payload(data: object) -> Entry | Slow:
+    """The login fields of an aiohttp-session payload ``{"created": ..., "session": {...}}``."""
+    mapping = data.get("session") if isinstance(data, dict) else None
     raw = mapping.get(NAMESPACE) if isinstance(mapping, dict) else None
     if not isinstance(raw, dict) or "u" not in raw:
         return None
@@ -96,7 +111,7 @@ def _open(storage: CookieStorage, value: str) -> Entry | _Slow:
     return (user, login_at, last)
 
 
-def peek_user(request: web.Request, config: OAuthConfig, storage: object) -> User | None | _Slow:
+def peek_user(request: web.Request, config: OAuthConfig, storage: object) -> PeekResult:
     """The signed-in user, ``None`` when signed out, or ``SLOW``."""
     if not isinstance(storage, CookieStorage) or aiohttp_session.SESSION_KEY in request:
         return SLOW
@@ -116,12 +131,17 @@ def peek_user(request: web.Request, config: OAuthConfig, storage: object) -> Use
         cache.move_to_end(tail)
     else:
         opened = _open(storage, value)
-        if isinstance(opened, _Slow):
+        if isinstance(opened, Slow):
             return SLOW
         entry = opened
         cache[tail] = (value, entry)
         if len(cache) > CACHE_SIZE:
             cache.popitem(last=False)
+    return check_entry(entry, config)
+
+
+def check_entry(entry: Entry, config: OAuthConfig) -> PeekResult:
+    """Timeouts and configuration, evaluated on every request (never cached)."""
     if entry is None:
         return None
     user, login_at, last = entry

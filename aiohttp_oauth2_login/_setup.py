@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import warnings
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ from yarl import URL
 
 from . import __version__
 from ._cookie_storage import COOKIE_NAME_PATTERN, CookieStorage, generate_key, parse_keys
+from ._fastpath import SLOW, PeekResult, peek_user
 from ._http import HttpLimits
 from ._pages import error_response
 from ._refresh import RefreshCoordinator
@@ -45,6 +46,19 @@ __all__ = ["OAuthLogin", "setup_oauth"]
 Middleware = aiohttp.typedefs.Middleware
 
 
+async def _no_peek(request: web.Request, config: OAuthConfig) -> PeekResult:
+    return SLOW
+
+
+def _cookie_peek(
+    storage: CookieStorage,
+) -> Callable[[web.Request, OAuthConfig], Awaitable[PeekResult]]:
+    async def peek(request: web.Request, config: OAuthConfig) -> PeekResult:
+        return peek_user(request, config, storage)
+
+    return peek
+
+
 class OAuthLogin:
     """The handle ``setup_oauth`` returns: configuration, providers, the login sub-app, URLs."""
 
@@ -66,10 +80,16 @@ class OAuthLogin:
         self.refresher = RefreshCoordinator()
         #: with server-side (Redis) sessions, refreshes are single-flight across instances
         self.refresh_lock: RedisRefreshLock | None = None
+        #: the cheap login check for this storage (see _fastpath); SLOW means "load the session"
+        self.peek: Callable[[web.Request, OAuthConfig], Awaitable[PeekResult]] = _no_peek
+        if isinstance(storage, CookieStorage):
+            self.peek = _cookie_peek(storage)
         if isinstance(storage, RedisStorage):
-            from .redis import RedisRefreshLock
+            from .redis import RedisPeek, RedisRefreshLock, RedisSessionStorage
 
             self.refresh_lock = RedisRefreshLock(storage._redis, prefix=storage.cookie_name)
+            if isinstance(storage, RedisSessionStorage):
+                self.peek = RedisPeek(storage).peek_user
         self._owns_redis = owns_redis
         self._injected = client_session
         self._http: aiohttp.ClientSession | None = client_session
@@ -166,25 +186,50 @@ def _existing_session_storage(app: web.Application) -> aiohttp_session.AbstractS
 
 
 def _session_middleware(storage: aiohttp_session.AbstractStorage) -> Middleware:
-    """aiohttp-session's middleware, skipped when a parent app already runs one."""
-    inner = aiohttp_session.session_middleware(storage)
+    """aiohttp-session's middleware (same contract: the storage under ``STORAGE_KEY``, the
+    session saved on a returned response or a raised ``HTTPException``), in one layer with the
+    plugin's additions: skipped when a parent app already runs one, and a 503 page when a
+    server-side store is down."""
     outage: tuple[type[BaseException], ...] = ()
     if isinstance(storage, RedisStorage):
         from .redis import OUTAGE_ERRORS
 
         outage = OUTAGE_ERRORS
+    storage_key, session_key = aiohttp_session.STORAGE_KEY, aiohttp_session.SESSION_KEY
+    quiet: list[bool] = []
 
     @web.middleware
     async def oauth_session_middleware(
         request: web.Request, handler: aiohttp.typedefs.Handler
     ) -> web.StreamResponse:
-        if request.get(aiohttp_session.STORAGE_KEY) is not None:
+        if request.get(storage_key) is not None:  # an outer session middleware is in charge
             return await handler(request)
+        if quiet:
+            request[storage_key] = storage
+        else:  # aiohttp-session's key is a plain string: aiohttp warns once per process
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", web.NotAppKeyWarning)
+                request[storage_key] = storage
+            quiet.append(True)
         try:
-            return await inner(request, handler)
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                await _save(request, exc)
+                raise
+            if isinstance(response, web.Response):  # not streamed or a websocket
+                await _save(request, response)
+            return response
         except outage as exc:  # Redis down: a clear 503, and service resumes by itself
             logger.error("session store unavailable: %s", type(exc).__name__)
             return error_response(request, SessionStoreUnavailable())
+
+    async def _save(request: web.Request, response: web.StreamResponse) -> None:
+        session = request.get(session_key)
+        if session is not None and session._changed:
+            if response.prepared:
+                raise RuntimeError("cannot save the session into a prepared response")
+            await storage.save_session(request, response, session)
 
     return oauth_session_middleware
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar, overload
 
 from aiohttp import hdrs, web
 
-from ._fastpath import peek_user
+from ._fastpath import Slow
 from ._pages import SECURITY_HEADERS, error_response
 from ._session import clear_login, load_auth
 from ._setup import OAuthLogin
@@ -38,11 +38,14 @@ def get_login(request: web.Request) -> OAuthLogin:
 
 async def get_user(request: web.Request) -> User | None:
     """The signed-in user, or ``None``."""
-    login = get_login(request)
-    user = peek_user(request, login.config, login.storage)
-    if isinstance(user, User | None):
-        return user
-    return (await load_auth(request, login.config)).user
+    return await _current_user(request, get_login(request))
+
+
+async def _current_user(request: web.Request, login: OAuthLogin) -> User | None:
+    user = await login.peek(request, login.config)  # the cheap check, when it can decide
+    if isinstance(user, Slow):
+        return (await load_auth(request, login.config)).user
+    return user
 
 
 async def logout(request: web.Request) -> None:
@@ -86,8 +89,8 @@ async def require_login(
     allow: Allow | None = None,
 ) -> User:
     """The signed-in user, or raise the login redirect / 401; 403 when not allowed."""
-    user = await get_user(request)
     login = get_login(request)
+    user = await _current_user(request, login)
     if user is None:
         raise login_redirect(request, login, providers)
     if providers is not None and user.provider not in providers:

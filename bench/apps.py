@@ -153,7 +153,9 @@ def make_app(
     kind = "google" if variant in ("plugin_google", "plugin_redis") else "github"
     provider = _bench_provider(kind, api)
     options: dict[str, Any] = (
-        {"redis_url": redis_url} if variant == "plugin_redis" else {"secret_key": KEY}
+        {"redis_url": redis_url, "secret_key": KEY}
+        if variant == "plugin_redis"
+        else {"secret_key": KEY}
     )
     login = setup_oauth(app, providers=[provider], **options)
     if variant == "client_pooled":
