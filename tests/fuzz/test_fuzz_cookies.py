@@ -221,7 +221,7 @@ def test_tampered_chunked_cookie(
     user = env.run(_visit(env, joined if split_headers else "; ".join(joined)))
     if user is not None:  # only the issued ciphertext, reassembled, opens the session
         assert original in [b64decode(c) for c in candidates], (order, count)
-    if flip is None and order == "normal" and count == "2":
+    if flip is None and order == "normal" and count == "2" and not split_headers:
         assert user == "bigsession"
 
 
@@ -427,6 +427,7 @@ TX_FIELDS = ("s", "v", "n", "p", "x", "c")
 )
 @example(forged={})
 @example(forged={"s": "\ud800"})
+@example(forged={"n": None})
 def test_forged_transaction_fields(env: Env, forged: dict[str, Any]) -> None:
     env.run(_forged_transaction(env, forged))
 

@@ -7,8 +7,9 @@ generated status and body (JSON of any shape, or bytes that are not JSON), behin
 ``OAuth2Provider``.
 
 Properties: only the package's own errors are raised (``OAuthLoginError``); a token answer is
-accepted if and only if it is an object without ``error``, with a non-empty string
-``access_token`` and a ``bearer`` ``token_type`` (optional tokens: non-empty strings); a profile
+accepted if and only if it is an object without ``error``, with an ``access_token`` that is
+1 to 16,384 printable ASCII characters (RFC 6749 Appendix A: ``1*VSCHAR``; the same for the
+optional ``refresh_token`` and ``id_token``) and a ``bearer`` ``token_type``; a profile
 signs in only with a usable id (a non-empty string of at most 255 characters or an integer,
 never a bool), and ``email_verified`` is true only when the provider says ``true``; end to end,
 never a 500 (303/401/502 only), and signed in only when both answers were acceptable.
@@ -112,8 +113,12 @@ def token_acceptable(body: Any) -> bool:
     if not isinstance(body, dict) or "error" in body:
         return False
 
-    def token(value: Any) -> bool:
-        return isinstance(value, str) and 0 < len(value) <= MAX_TOKEN
+    def token(value: Any) -> bool:  # RFC 6749 Appendix A: 1*VSCHAR (printable ASCII)
+        return (
+            isinstance(value, str)
+            and 0 < len(value) <= MAX_TOKEN
+            and all("\x20" <= ch <= "\x7e" for ch in value)
+        )
 
     token_type = body.get("token_type")
     if not token(body.get("access_token")):
