@@ -53,6 +53,8 @@ def cookies_named(header: str, name: str) -> dict[str, str] | None:
         if pos == 0 or header[pos - 1] in "; ":
             eq = header.find("=", pos)
             key = header[pos:eq] if eq != -1 else ""
+            if key != key.rstrip():  # "name =value": unusual, the full parser decides
+                return None
             if key == name or (
                 key[len(name) : len(name) + 1] == "." and key[len(name) + 1 :].isdigit()
             ):
@@ -69,7 +71,9 @@ def _cookie_value(request: web.Request, storage: CookieStorage) -> str | None | 
     headers = request.headers.getall("Cookie", ())
     if not headers:
         return None
-    header = headers[0] if len(headers) == 1 else "; ".join(headers)
+    if len(headers) > 1:  # not what browsers send: let aiohttp's parser decide
+        return SLOW
+    header = headers[0]
     name = storage.cookie_name
     found = cookies_named(header, name)
     if found is None:

@@ -61,7 +61,7 @@ class LogoutViews:
             return error_response(request, CrossSiteRequest())
         try:
             form_next = (await request.post()).get("next")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, LookupError):  # a bogus body or charset: no next, still a logout
             form_next = None
         next_ = safe_next(form_next, self.config.default_next)
         state = await clear_login(request, self.config)
@@ -128,7 +128,8 @@ class LogoutViews:
         pending = raw.get("lo") if isinstance(raw, dict) else None
         next_ = self.config.default_next
         given = request.query.get("state", "")
-        if isinstance(pending, dict) and isinstance(pending.get("s"), str):
+        stored = pending.get("s") if isinstance(pending, dict) else None
+        if isinstance(pending, dict) and isinstance(stored, str) and stored.isascii():
             if hmac.compare_digest(pending["s"].encode(), given.encode("utf-8", "replace")):
                 next_ = safe_next(pending.get("x"), self.config.default_next)
             session.invalidate()

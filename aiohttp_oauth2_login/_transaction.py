@@ -78,9 +78,11 @@ class Transaction:
             return None
         fields = (data.get("s"), data.get("v"), data.get("p"), data.get("x"))
         nonce, created = data.get("n"), data.get("c")
-        if not all(isinstance(f, str) for f in fields) or not isinstance(created, int | float):
+        if not all(isinstance(f, str) and f.isascii() for f in fields):
             return None
-        if nonce is not None and not isinstance(nonce, str):
+        if not isinstance(created, int | float):
+            return None
+        if nonce is not None and not (isinstance(nonce, str) and nonce.isascii()):
             return None
         state, verifier, provider, next_ = fields
         assert isinstance(state, str) and isinstance(verifier, str)  # noqa: S101 - narrowing

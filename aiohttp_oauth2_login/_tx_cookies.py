@@ -32,7 +32,7 @@ __all__ = ["TransactionCookies"]
 
 _INFO = b"aiohttp-oauth2-login transaction cookie v1"
 _NONCE = 12
-_MAX_VALUE = 1024
+_MAX_VALUE = 3800  # a transaction with a 2 KB next fits
 _CONSUMED_MAX = 10_000
 
 

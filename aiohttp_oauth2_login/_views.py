@@ -26,7 +26,6 @@ from .errors import (
     IssuerMismatch,
     LoginFlowError,
     LoginRefused,
-    OAuthLoginError,
     ProviderError,
     SessionTooLarge,
 )
@@ -163,15 +162,16 @@ class LoginViews:
             consumed.append(cookie)  # deleted on whatever answer follows: consumed once
         try:
             tx = check_transaction(found, provider.name)
-            return await self._complete(request, provider, tx.verifier, tx.nonce, tx.next)
+            next_ = safe_next(tx.next, self.config.default_next)  # checked again at use
+            return await self._complete(request, provider, tx.verifier, tx.nonce, next_)
         except LoginFlowError as exc:
             logger.info("sign-in with %s failed: %s", provider.name, exc.error)
             return error_response(request, exc, retry_url=self._retry(provider.name))
         except web.HTTPException:
             raise
-        except Exception:
+        except Exception:  # an answer nothing above anticipated: the provider's fault, not a 500
             logger.exception("sign-in with %s failed unexpectedly", provider.name)
-            return error_response(request, OAuthLoginError())
+            return error_response(request, ProviderError())
 
     def _check_iss(self, endpoints: Endpoints, iss: str | None) -> None:
         """RFC 9207: a present ``iss`` must match; a missing one only where it is promised."""

@@ -281,7 +281,9 @@ class RedisPeek:
         headers = request.headers.getall("Cookie", ())
         if not headers:
             return None
-        found = cookies_named("; ".join(headers), self.storage.cookie_name)
+        if len(headers) > 1:  # not what browsers send: let aiohttp's parser decide
+            return SLOW
+        found = cookies_named(headers[0], self.storage.cookie_name)
         identity = found.get(self.storage.cookie_name) if found is not None else None
         if found is None or (identity is not None and not _SESSION_ID.fullmatch(identity)):
             return SLOW

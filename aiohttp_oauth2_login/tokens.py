@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,13 @@ def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
     value = data.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or not value or len(value) > _MAX_TOKEN_LEN:
+    # RFC 6749 Appendix A: tokens are printable ASCII (they go into HTTP headers)
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > _MAX_TOKEN_LEN
+        or not (value.isascii() and value.isprintable())
+    ):
         raise TokenValidationError(f"The provider's token response has an invalid {key!r}.")
     return value
 
@@ -29,7 +36,7 @@ def _expires_at(data: Mapping[str, Any], key: str, now: float) -> int | None:
     value = data.get(key)
     if isinstance(value, str) and value.isdigit() and len(value) < 12:
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return int(now + max(0, min(int(value), _MAX_EXPIRES_IN)))
 

@@ -224,6 +224,8 @@ class OIDCProvider(OAuth2Provider):
     ) -> User:
         if token.id_token is None:
             raise InvalidIDToken("The provider did not send an identity token.")
+        if nonce is None:  # every OIDC transaction has one; never skip the check
+            raise InvalidIDToken()
         claims = await self.validate_id_token(http, limits, endpoints, token.id_token, nonce=nonce)
         self.check_id_token_claims(claims)
         profile = dict(claims)

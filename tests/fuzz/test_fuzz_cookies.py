@@ -34,6 +34,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from aiohttp_oauth2_login._cookie_storage import CHUNK_VALUE
 from aiohttp_oauth2_login.tokens import TokenSet
 
 from . import (
@@ -156,7 +157,7 @@ def test_tampered_cookie_is_anonymous(
     if text_edit is not None:  # an edit of the text: inserted characters, or a cut
         where, text = text_edit
         where %= len(value) + 1
-        value = value[:where] + text if not text else value[:where] + text + value[where:]
+        value = value[:where] + text + (value[where:] if text else "")  # no text: a cut
     user = env.run(_visit(env, f"{COOKIE}={value}"))
     if user is not None:  # only the very ciphertext the app issued opens the session
         assert b64decode(value) == original, value
@@ -168,10 +169,9 @@ def test_tampered_cookie_is_anonymous(
 def _big_cookie(env: Env) -> list[str]:
     """A genuine session that needs two cookies (``2~<head>`` and ``.1``)."""
     token = TokenSet(access_token="A" * 5000, expires_at=int(time.time()) + 3600)
-    parts = [env.login_cookie("bigsession", token)]
-    value = parts[0]
-    size = 3800
-    return [f"2~{value[:size]}", value[size:]]
+    value = env.login_cookie("bigsession", token)
+    assert CHUNK_VALUE < len(value) <= 2 * CHUNK_VALUE
+    return [f"2~{value[:CHUNK_VALUE]}", value[CHUNK_VALUE:]]
 
 
 @settings(max_examples=examples(150))
@@ -393,7 +393,8 @@ async def _any_payload(env: Env, payload: Any, now: int) -> None:
 
 
 def test_transaction_with_a_lone_surrogate_state_is_not_a_500(env: Env) -> None:
-    """Minimal example: valid ciphertext whose stored ``state`` is not encodable text."""
+    """Valid ciphertext with a transaction list in the session (where versions before the
+    transaction cookies kept them) whose ``state`` is not encodable text."""
     now = int(time.time())
     tx = {"s": "\ud800", "v": "V" * 43, "n": None, "p": "fake", "x": "/", "c": now}
     payload = {"created": now, "session": {"oauth": {"tx": [tx]}}}
