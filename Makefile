@@ -8,7 +8,7 @@ E2E    := tests/e2e
 SYSTEM_PROGRAMS := redis-server chromium
 SYSTEM_PACKAGES := redis-server chromium
 
-.PHONY: install system-deps node-deps lint typecheck test run clean
+.PHONY: install system-deps node-deps lint typecheck test run bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -56,5 +56,18 @@ run: install
 	$(BIN)/python -m example_app
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist *.egg-info $(E2E)/node_modules
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist *.egg-info $(E2E)/node_modules test-artifacts bench/results
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Benchmarks: server on core 0, wrk on core 1, variants interleaved; table + bench/results/.
+bench: install
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk redis-server >/dev/null; \
+		else echo "make bench needs wrk and redis-server (Debian: sudo apt-get install wrk redis-server)"; exit 1; fi; }
+	$(BIN)/python -m pip install --quiet matplotlib
+	$(BIN)/python -m bench.run
+
+# The fuzz suite with ten times the examples of CI (HYPOTHESIS_PROFILE=long).
+fuzz: install
+	HYPOTHESIS_PROFILE=long $(BIN)/pytest tests/fuzz -q

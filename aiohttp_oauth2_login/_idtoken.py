@@ -7,7 +7,10 @@ the algorithm allow-list per provider, ``crit``, key selection by ``kid``/``kty`
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -106,6 +109,19 @@ def _select_key(keys: Sequence[_Key], kid: str | None, alg: str) -> _Key | None:
     return matches[0] if len(matches) == 1 else None
 
 
+def _header(token: str) -> dict[str, Any]:
+    """The JOSE header, read only to choose the algorithm and key: pyjwt then checks the whole
+    token strictly (and reading the header this way costs a fraction of pyjwt's)."""
+    head, dot, _ = token.partition(".")
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidIDToken() from exc
+    if not dot or token.count(".") != 2 or not isinstance(header, dict):
+        raise InvalidIDToken()
+    return header
+
+
 async def validate_id_token(
     token: str,
     *,
@@ -120,10 +136,7 @@ async def validate_id_token(
     now: float | None = None,
 ) -> dict[str, Any]:
     """The verified claims of ``token``; ``InvalidIDToken`` for any failed check."""
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
-        raise InvalidIDToken() from exc
+    header = _header(token)
     alg, kid = header.get("alg"), header.get("kid")
     allowed = [a for a in algorithms if a in ASYMMETRIC_ALGORITHMS]
     if not isinstance(alg, str) or alg not in allowed:

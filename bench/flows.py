@@ -132,8 +132,11 @@ async def memory() -> dict[str, Any]:
         await asyncio.gather(*(worker(LOGINS_MEMORY // 32) for _ in range(32)))
         after = (await stats(app))["rss_kib"]
         jars = []
-        for _ in range(PENDING):
-            http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        for _ in range(PENDING):  # (no keep-alive: only the logins are pending, no sockets)
+            http = aiohttp.ClientSession(
+                cookie_jar=aiohttp.CookieJar(unsafe=True),
+                connector=aiohttp.TCPConnector(force_close=True),
+            )
             async with http.get(f"{app}/auth/login/fake", allow_redirects=False):
                 pass
             jars.append(http)

@@ -120,6 +120,7 @@ async def fetch_cookie(port: int) -> str:
 
 
 _RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
+_COUNT = re.compile(r"(\d+) requests in")
 _P99 = re.compile(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 _UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -139,10 +140,20 @@ def wrk(port: int, cookie: str | None) -> dict[str, float]:
     out = subprocess.run(  # noqa: S603
         pinned(1, argv), capture_output=True, text=True, timeout=SECONDS + 30, check=True
     ).stdout
-    rps, p99 = _RPS.search(out), _P99.search(out)
-    if rps is None or p99 is None or "Non-2xx" in out:
+    rps, p99, count = _RPS.search(out), _P99.search(out), _COUNT.search(out)
+    if rps is None or p99 is None or count is None or "Non-2xx" in out:
         raise RuntimeError(f"wrk output not understood (or non-2xx answers):\n{out}")
-    return {"rps": float(rps.group(1)), "p99_ms": float(p99.group(1)) * _UNIT[p99.group(2)]}
+    return {
+        "rps": float(rps.group(1)),
+        "p99_ms": float(p99.group(1)) * _UNIT[p99.group(2)],
+        "requests": float(count.group(1)),
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (the server's cost, whatever the load generator)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def throughput() -> dict[str, list[dict[str, float]]]:
@@ -177,7 +188,10 @@ async def throughput() -> dict[str, list[dict[str, float]]]:
                 for variant in VARIANTS:
                     source = "plugin_google" if variant in ("bare", "bare_cookie") else variant
                     cookie = await fetch_cookie(ports[source])  # fresh each round
+                    pid = entered[VARIANTS.index(variant)].pid
+                    before = cpu_seconds(pid)
                     result = wrk(ports[variant], None if variant == "bare" else cookie)
+                    result["cpu_us"] = (cpu_seconds(pid) - before) / result["requests"] * 1e6
                     runs[variant].append(result)
                     print(
                         f"round {rnd + 1}/{ROUNDS} {variant:20s} {result['rps']:9.0f} req/s "
@@ -192,15 +206,23 @@ async def throughput() -> dict[str, list[dict[str, float]]]:
 
 
 def table(runs: dict[str, list[dict[str, float]]]) -> str:
+    """Medians over the rounds; × bare by throughput and by the server's CPU per request (the
+    latter does not depend on how fast the load generator is on a shared machine)."""
     bare = statistics.median(r["rps"] for r in runs["bare"])
-    lines = ["| variant | req/s (median) | min–max | p99 ms | × bare |", "|---|---|---|---|---|"]
+    bare_cpu = statistics.median(r["cpu_us"] for r in runs["bare"])
+    lines = [
+        "| variant | req/s (median) | min–max | p99 ms | × bare | server CPU µs/req | "
+        "× bare (CPU) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for variant, results in runs.items():
         rps = [r["rps"] for r in results]
         med = statistics.median(rps)
         p99 = statistics.median(r["p99_ms"] for r in results)
+        cpu = statistics.median(r["cpu_us"] for r in results)
         lines.append(
             f"| {LABELS[variant]} | {med:,.0f} | {min(rps):,.0f}–{max(rps):,.0f} | "
-            f"{p99:.2f} | {med / bare:.2f} |"
+            f"{p99:.2f} | {med / bare:.2f} | {cpu:.1f} | {bare_cpu / cpu:.2f} |"
         )
     return "\n".join(lines)
 
