@@ -1,8 +1,8 @@
 """Login transactions: ``state``, the PKCE verifier and the OIDC nonce; created, consumed once.
 
-A transaction lives in the browser's (encrypted) session, so a ``state`` is bound to the browser
-that started the login. ``state`` carries no meaning: the provider and ``next`` are looked up, never
-decoded from it (SECURITY.md 2).
+A transaction lives in an encrypted cookie of the browser that started the login
+(``_tx_cookies``), so a ``state`` is bound to that browser. ``state`` carries no meaning: the
+provider and ``next`` are looked up, never decoded from it (SECURITY.md 2).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +23,8 @@ __all__ = [
     "Transaction",
     "code_challenge",
     "check_transaction",
-    "load_transactions",
     "new_transaction",
-    "pop_transaction",
-    "store_transaction",
+    "well_formed_state",
 ]
 
 MAX_LIVE = 5  # live transactions per browser (tabs)
@@ -109,33 +106,9 @@ def new_transaction(*, provider: str, next_url: str, oidc: bool) -> Transaction:
     )
 
 
-def load_transactions(raw: Any, now: float) -> list[Transaction]:
-    """The live transactions in a session value, oldest first; expired or malformed ones dropped."""
-    if not isinstance(raw, list):
-        return []
-    loaded = (Transaction.from_dict(item) for item in raw[: MAX_LIVE * 2])
-    return [tx for tx in loaded if tx is not None and not tx.expired(now)]
-
-
-def store_transaction(live: Sequence[Transaction], tx: Transaction) -> list[Transaction]:
-    """``live`` plus ``tx``, keeping only the newest ``MAX_LIVE`` (the oldest is evicted)."""
-    return [*live, tx][-MAX_LIVE:]
-
-
-def pop_transaction(
-    live: Sequence[Transaction], state: str
-) -> tuple[Transaction | None, list[Transaction]]:
-    """Remove the transaction of ``state`` from ``live``: (it or None, the remaining ones).
-
-    The caller stores the remaining list whatever happens next, so a state is consumed once.
-    """
-    if len(state) != _STATE_LEN or not _STATE_CHARS.issuperset(state):
-        return None, list(live)
-    found: Transaction | None = None
-    for tx in live:  # compare against every entry: no early exit on a match
-        if hmac.compare_digest(tx.state.encode(), state.encode()):
-            found = tx
-    return found, [tx for tx in live if tx is not found]
+def well_formed_state(state: str) -> bool:
+    """Whether ``state`` has the shape of ours: 43 base64url characters (256 bits)."""
+    return len(state) == _STATE_LEN and _STATE_CHARS.issuperset(state)
 
 
 def check_transaction(tx: Transaction | None, provider: str) -> Transaction:

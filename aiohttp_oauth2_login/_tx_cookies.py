@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ._transaction import MAX_LIVE, TRANSACTION_TTL, Transaction
+from ._transaction import MAX_LIVE, TRANSACTION_TTL, Transaction, well_formed_state
 
 __all__ = ["TransactionCookies"]
 
@@ -120,6 +120,8 @@ class TransactionCookies:
         whatever response follows (consumed once). ``None`` for an unknown, expired, replayed or
         foreign-browser state.
         """
+        if not well_formed_state(state):
+            return None, None
         name = self.name(state)
         value = request.cookies.get(name)
         if value is None:

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import time
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
 from aiohttp_oauth2_login import InvalidState
 from aiohttp_oauth2_login._transaction import (
@@ -17,11 +20,10 @@ from aiohttp_oauth2_login._transaction import (
     Transaction,
     check_transaction,
     code_challenge,
-    load_transactions,
     new_transaction,
-    pop_transaction,
-    store_transaction,
+    well_formed_state,
 )
+from aiohttp_oauth2_login._tx_cookies import TransactionCookies
 
 URLSAFE_43 = re.compile(r"[A-Za-z0-9_-]{43}")
 
@@ -90,21 +92,9 @@ def test_round_trip_through_dict() -> None:
     assert Transaction.from_dict(plain.to_dict()) == plain
 
 
-def test_store_transaction_keeps_the_newest_five() -> None:
-    live: list[Transaction] = []
-    txs = [_tx(_state(i)) for i in range(MAX_LIVE + 3)]
-    for tx in txs:
-        live = store_transaction(live, tx)
-        assert len(live) <= MAX_LIVE
-    assert MAX_LIVE == 5
-    assert live == txs[-5:]
-
-
-def test_load_transactions_drops_expired_and_malformed() -> None:
-    now = time.time()
-    good = _tx(_state(1), created=int(now) - 10)
-    expired = _tx(_state(2), created=int(now) - TRANSACTION_TTL - 1)
-    future = _tx(_state(3), created=int(now) + 3600)
+def test_from_dict_refuses_malformed_entries() -> None:
+    good = _tx(_state(1))
+    assert Transaction.from_dict(good.to_dict()) == good
     malformed: list[Any] = [
         None,
         "tx",
@@ -112,29 +102,17 @@ def test_load_transactions_drops_expired_and_malformed() -> None:
         [],
         {},
         {**good.to_dict(), "s": 5},
+        {**good.to_dict(), "s": "\ud800"},
         {**good.to_dict(), "v": None},
         {**good.to_dict(), "p": ["fake"]},
         {**good.to_dict(), "x": {}},
         {**good.to_dict(), "c": "123"},
-        {**good.to_dict(), "c": 1.5},
         {**good.to_dict(), "n": 7},
+        {**good.to_dict(), "n": "é"},
         {k: v for k, v in good.to_dict().items() if k != "s"},
     ]
-    raw = [expired.to_dict(), future.to_dict(), *malformed[:6], good.to_dict()]
-    assert load_transactions(raw, now) == [good]
     for item in malformed:
-        assert load_transactions([item], now) == []
-
-
-@pytest.mark.parametrize("raw", [None, {}, "x", 5, {"s": "a"}, b"[]"])
-def test_load_transactions_of_wrong_shape_is_empty(raw: object) -> None:
-    assert load_transactions(raw, time.time()) == []
-
-
-def test_load_transactions_bounds_the_work() -> None:
-    now = time.time()
-    raw = [_tx(_state(i)).to_dict() for i in range(1000)]
-    assert len(load_transactions(raw, now)) <= MAX_LIVE * 2
+        assert Transaction.from_dict(item) is None, item
 
 
 def test_transaction_lifetime_is_ten_minutes() -> None:
@@ -143,16 +121,6 @@ def test_transaction_lifetime_is_ten_minutes() -> None:
     assert not tx.expired(1_000_000 + 599)
     assert tx.expired(1_000_000 + 600)
     assert tx.expired(1_000_000 - 3600)
-
-
-def test_pop_transaction_consumes_exactly_one() -> None:
-    txs = [_tx(_state(i)) for i in range(3)]
-    found, remaining = pop_transaction(txs, _state(1))
-    assert found is txs[1]
-    assert remaining == [txs[0], txs[2]]
-    again, still = pop_transaction(remaining, _state(1))
-    assert again is None
-    assert still == remaining
 
 
 @pytest.mark.parametrize(
@@ -173,26 +141,104 @@ def test_pop_transaction_consumes_exactly_one() -> None:
     ],
     ids=repr,
 )
-def test_pop_transaction_refuses_malformed_state(state: str) -> None:
-    txs = [_tx("0" * 43), _tx(_state(5))]
-    found, remaining = pop_transaction(txs, state)
+def test_malformed_states_are_refused(state: str) -> None:
+    assert not well_formed_state(state)
+    cookies = TransactionCookies([b"k" * 32], base_name="t", secure=False)
+    assert cookies.take(make_mocked_request("GET", "/"), state) == (None, None)
+
+
+def test_well_formed_state() -> None:
+    assert well_formed_state(new_transaction(provider="p", next_url="/", oidc=False).state)
+
+
+def _cookies(secure: bool = False) -> TransactionCookies:
+    return TransactionCookies([b"k" * 32, b"o" * 32], base_name="aiohttp_oauth2", secure=secure)
+
+
+def _browser(response: web.StreamResponse, jar: dict[str, str] | None = None) -> dict[str, str]:
+    """What a browser holds after ``response`` (deletions applied)."""
+    jar = dict(jar or {})
+    for name, morsel in response.cookies.items():
+        if morsel.value:
+            jar[name] = morsel.value
+        else:
+            jar.pop(name, None)
+    return jar
+
+
+def _request(jar: dict[str, str]) -> web.Request:
+    header = "; ".join(f"{k}={v}" for k, v in jar.items())
+    return make_mocked_request("GET", "/", headers={"Cookie": header} if header else {})
+
+
+def test_transaction_cookie_round_trip_and_single_use() -> None:
+    cookies = _cookies()
+    tx = new_transaction(provider="fake", next_url="/x", oidc=True)
+    response = web.Response()
+    cookies.add(_request({}), response, tx, "/auth/")
+    (name,) = response.cookies
+    morsel = response.cookies[name]
+    assert name.startswith("aiohttp_oauth2-tx-") and tx.state not in name
+    assert morsel["path"] == "/auth/" and morsel["httponly"] and morsel["samesite"] == "Lax"
+    assert int(morsel["max-age"]) == TRANSACTION_TTL
+    for secret in (tx.state, tx.verifier, tx.nonce or "x"):
+        assert secret not in morsel.value  # encrypted
+    jar = _browser(response)
+    found, cookie = cookies.take(_request(jar), tx.state)
+    assert found == tx and cookie == name
+    # the same cookie replayed (a concurrent second callback) is refused too
+    assert cookies.take(_request(jar), tx.state) == (None, name)
+
+
+def test_secure_transaction_cookies_use_the_secure_prefix() -> None:
+    response = web.Response()
+    tx = new_transaction(provider="fake", next_url="/", oidc=False)
+    _cookies(secure=True).add(_request({}), response, tx, "/auth/")
+    (name,) = response.cookies
+    assert name.startswith("__Secure-aiohttp_oauth2-tx-") and response.cookies[name]["secure"]
+
+
+def test_at_most_five_transaction_cookies_the_oldest_goes() -> None:
+    cookies = _cookies()
+    jar: dict[str, str] = {}
+    txs = []
+    for _ in range(MAX_LIVE + 1):
+        tx = new_transaction(provider="fake", next_url="/", oidc=False)
+        txs.append(tx)
+        response = web.Response()
+        cookies.add(_request(jar), response, tx, "/auth/")
+        jar = _browser(response, jar)
+        time.sleep(0.002)  # creation times are kept to the millisecond
+    assert len(jar) == MAX_LIVE
+    assert cookies.name(txs[0].state) not in jar
+    assert all(cookies.name(tx.state) in jar for tx in txs[1:])
+
+
+@pytest.mark.parametrize("change", ["flip", "truncate", "swap", "other key", "expired"])
+def test_bad_transaction_cookies_are_unknown_states(change: str) -> None:
+    cookies = _cookies()
+    tx = new_transaction(provider="fake", next_url="/", oidc=False)
+    if change == "expired":
+        tx = dataclasses.replace(tx, created=time.time() - TRANSACTION_TTL - 1)
+    response = web.Response()
+    source = (
+        _cookies()
+        if change != "other key"
+        else TransactionCookies([b"z" * 32], base_name="aiohttp_oauth2", secure=False)
+    )
+    source.add(_request({}), response, tx, "/auth/")
+    jar = _browser(response)
+    (name,) = jar
+    value = jar[name]
+    if change == "flip":
+        jar[name] = value[:20] + ("A" if value[20] != "A" else "B") + value[21:]
+    elif change == "truncate":
+        jar[name] = value[:-10]
+    elif change == "swap":  # a valid value moved under another transaction's name
+        other = cookies.name(new_transaction(provider="fake", next_url="/", oidc=False).state)
+        jar = {other: value}
+    found, _ = cookies.take(_request(jar), tx.state)
     assert found is None
-    assert remaining == txs
-
-
-def test_pop_transaction_unknown_state() -> None:
-    txs = [_tx(_state(1))]
-    found, remaining = pop_transaction(txs, _state(2))
-    assert found is None
-    assert remaining == txs
-    assert pop_transaction([], _state(2)) == (None, [])
-
-
-def test_pop_transaction_does_not_mutate_its_input() -> None:
-    txs = [_tx(_state(1)), _tx(_state(2))]
-    copy = list(txs)
-    pop_transaction(txs, _state(1))
-    assert txs == copy
 
 
 def test_check_transaction() -> None:
