@@ -16,7 +16,6 @@ import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -37,6 +36,7 @@ from aiohttp_oauth2_login.testing import (
 )
 
 from ._app import Client, MakeClient
+from ._html import PageTags
 
 COOKIE = "aiohttp_oauth2"
 JSON = {"Accept": "application/json"}
@@ -53,22 +53,6 @@ UPSTREAM_TEXT = (
     "evil.example",
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "srcset", "background"})
-
-
-class _Tags(HTMLParser):
-    """The tags of a page and the URLs in their attributes (escaped text is not markup)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.urls: list[str] = []
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.urls += [v or "" for k, v in attrs if k in _URL_ATTRIBUTES]
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -202,7 +186,7 @@ async def assert_error_page(
     lowered = text.lower()
     assert "<script" not in lowered
     assert "@import" not in lowered and "url(" not in lowered
-    parsed = _Tags(text)
+    parsed = PageTags(text)
     assert not {"script", "iframe", "img", "object", "embed", "link", "base"} & set(parsed.tags)
     for url in parsed.urls:  # only this site's own paths: no other origin, no scheme
         assert url.startswith("/") and not url.startswith("//"), url

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from html.parser import HTMLParser
 from typing import Any
 
 import aiohttp
@@ -23,26 +22,11 @@ from aiohttp_oauth2_login import TokenSet, User, login_required
 from aiohttp_oauth2_login.testing import FakeProvider, login_as, login_flow, oidc_provider_for
 
 from ._app import Client, MakeClient, build_app
+from ._html import PageTags
 
 HTML = {"Accept": "text/html"}
 JSON = {"Accept": "application/json"}
-_URL_ATTRIBUTES = frozenset(
-    {"href", "src", "action", "formaction", "srcset", "background", "poster", "data", "ping"}
-)
 Request = Callable[[Client, FakeProvider], Awaitable[aiohttp.ClientResponse]]
-
-
-class _Page(HTMLParser):
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.urls: list[str] = []
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.urls += [v or "" for k, v in attrs if k in _URL_ATTRIBUTES]
 
 
 async def _callback(
@@ -127,7 +111,7 @@ def _check_html(resp: aiohttp.ClientResponse, text: str) -> None:
     lowered = text.lower()
     assert "<script" not in lowered
     assert "@import" not in lowered and "url(" not in lowered
-    page = _Page(text)
+    page = PageTags(text)
     assert not {"script", "iframe", "img", "object", "embed", "link", "base", "frame"} & set(
         page.tags
     )
@@ -284,7 +268,7 @@ async def test_pages_with_a_public_url_path_prefix_link_only_to_this_origin(
         resp = await client.get(path, headers=HTML)
         text = await resp.text()
         _check_html(resp, text)
-        for url in _Page(text).urls:
+        for url in PageTags(text).urls:
             assert url.startswith("/app/"), url
 
 

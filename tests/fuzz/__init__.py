@@ -16,7 +16,6 @@ import re
 import time
 from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
@@ -38,6 +37,7 @@ from aiohttp_oauth2_login.tokens import TokenSet
 from aiohttp_oauth2_login.user import User
 
 from .._app import build_app
+from .._html import PageTags
 
 T = TypeVar("T")
 
@@ -50,7 +50,6 @@ PAGE_TAGS = frozenset(
     {"html", "head", "meta", "title", "style", "body", "main", "h1", "p", "a", "form", "input"}
     | {"button"}
 )
-_URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "srcset", "background"})
 
 
 def examples(count: int) -> int:
@@ -107,22 +106,9 @@ class Records(logging.Handler):
                 assert value not in message, message
 
 
-class _Tags(HTMLParser):
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.urls: list[str] = []
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.urls += [v or "" for k, v in attrs if k in _URL_ATTRIBUTES]
-
-
 def assert_safe_page(text: str) -> None:
     """Only the plugin's own markup (no injected tag, no script) and only same-origin links."""
-    parsed = _Tags(text)
+    parsed = PageTags(text)
     assert set(parsed.tags) <= PAGE_TAGS, parsed.tags
     assert "<script" not in text.lower()
     for url in parsed.urls:
@@ -131,7 +117,7 @@ def assert_safe_page(text: str) -> None:
 
 def page_urls(text: str) -> list[str]:
     """Every URL in a link, form or resource attribute of a page."""
-    return _Tags(text).urls
+    return PageTags(text).urls
 
 
 def is_same_origin_path(location: str) -> bool:
