@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
 import secrets
 from collections import OrderedDict
@@ -20,11 +19,8 @@ from typing import Any, cast
 
 from aiohttp import web
 from aiohttp_session import AbstractStorage, Session, SessionData
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ._crypto import Sealer
 from ._secure_cookie import SecureDeleteMixin
 from .errors import ConfigurationError
 from .log import logger
@@ -37,7 +33,6 @@ CHUNK_VALUE = 3800  # value bytes per cookie: name and attributes fit in the res
 MAX_CHUNKS = 2  # aiohttp reads request headers of at most 8190 bytes: Cookie included
 CACHE_SIZE = 4096  # cookie values whose login fields are remembered (see _fastpath)
 _VERSION = b"\x01"
-_NONCE = 12
 _INFO = b"aiohttp-oauth2-login session cookie v1"
 COOKIE_NAME_PATTERN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")  # an RFC 6265 token
 
@@ -74,18 +69,6 @@ def parse_keys(secret_key: str | bytes | Sequence[str | bytes]) -> list[bytes]:
     return decoded
 
 
-def _derive(key: bytes) -> AESGCM:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO)
-    return AESGCM(hkdf.derive(key))
-
-
-def _b64decode(value: str) -> bytes | None:
-    try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError):
-        return None
-
-
 class CookieStorage(SecureDeleteMixin, AbstractStorage):
     """Encrypted cookie sessions; ``secure`` adds ``Secure`` and the ``__Host-`` name prefix."""
 
@@ -113,37 +96,27 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
         if not 1 <= max_chunks <= 8:
             raise ConfigurationError("max_chunks must be between 1 and 8")
         self.max_chunks = max_chunks
-        self._ciphers = [_derive(k) for k in parse_keys(secret_key)]
+        self._sealer = Sealer(parse_keys(secret_key), _INFO, prefix=_VERSION)
         self._aad = cookie_name.encode()
         #: value tail -> (value, (user, login time, last activity) or None); see _fastpath
         self.peek_cache: OrderedDict[str, tuple[str, tuple[User, int, int] | None]] = OrderedDict()
 
     def encrypt(self, data: dict[str, Any]) -> str:
         """The cookie value for ``data`` under the current key."""
-        plain = json.dumps(data, separators=(",", ":")).encode()
-        nonce = os.urandom(_NONCE)
-        sealed = _VERSION + nonce + self._ciphers[0].encrypt(nonce, plain, self._aad)
-        return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
+        return self._sealer.seal(json.dumps(data, separators=(",", ":")).encode(), self._aad)
 
     def decrypt(self, value: str) -> tuple[dict[str, Any], int] | None:
         """(data, index of the key that opened it), or ``None`` for anything unreadable."""
         if len(value) > CHUNK_VALUE * self.max_chunks:
             return None
-        sealed = _b64decode(value)
-        if sealed is None or len(sealed) < 1 + _NONCE + 16 or sealed[:1] != _VERSION:
+        opened = self._sealer.open(value, self._aad)
+        if opened is None:
             return None
-        nonce, body = sealed[1 : 1 + _NONCE], sealed[1 + _NONCE :]
-        for index, cipher in enumerate(self._ciphers):
-            try:
-                plain = cipher.decrypt(nonce, body, self._aad)
-            except InvalidTag:
-                continue
-            try:
-                data = json.loads(plain)
-            except ValueError:
-                return None
-            return (data, index) if isinstance(data, dict) else None
-        return None
+        try:
+            data = json.loads(opened[0])
+        except (ValueError, RecursionError):
+            return None
+        return (data, opened[1]) if isinstance(data, dict) else None
 
     async def load_session(self, request: web.Request) -> Session:
         value = self.load_cookie(request)
@@ -249,4 +222,4 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
         self._write(response, values, session.max_age, stale)
 
     def __repr__(self) -> str:
-        return f"<CookieStorage {self.cookie_name!r} keys={len(self._ciphers)}>"
+        return f"<CookieStorage {self.cookie_name!r} keys={self._sealer.key_count}>"

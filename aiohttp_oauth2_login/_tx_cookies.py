@@ -10,41 +10,30 @@ transaction, is named after a hash of its ``state`` and lives at most ``TRANSACT
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
 from aiohttp import web
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ._crypto import Sealer
 from ._transaction import MAX_LIVE, TRANSACTION_TTL, Transaction, well_formed_state
 
 __all__ = ["TransactionCookies"]
 
 _INFO = b"aiohttp-oauth2-login transaction cookie v1"
-_NONCE = 12
 _MAX_VALUE = 3800  # a transaction with a 2 KB next fits
 _CONSUMED_MAX = 10_000
-
-
-def _derive(key: bytes) -> AESGCM:
-    return AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(key))
 
 
 class TransactionCookies:
     """Writes, lists and consumes the transaction cookies of one ``setup_oauth``."""
 
     def __init__(self, keys: Sequence[bytes], *, base_name: str, secure: bool) -> None:
-        self._ciphers = [_derive(k) for k in keys]
+        self._sealer = Sealer(keys, _INFO)
         self.secure = secure
         self.prefix = ("__Secure-" if secure else "") + base_name.removeprefix("__Host-") + "-tx-"
         # states consumed by this process in the last TRANSACTION_TTL: a callback replayed
@@ -55,28 +44,19 @@ class TransactionCookies:
         return self.prefix + hashlib.sha256(state.encode()).hexdigest()[:16]
 
     def _seal(self, tx: Transaction, name: str) -> str:
-        nonce = os.urandom(_NONCE)
         plain = json.dumps(tx.to_dict(), separators=(",", ":")).encode()
-        sealed = nonce + self._ciphers[0].encrypt(nonce, plain, name.encode())
-        return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
+        return self._sealer.seal(plain, name.encode())
 
     def _open(self, value: str, name: str) -> Transaction | None:
         if len(value) > _MAX_VALUE:
             return None
-        try:
-            sealed = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        except (binascii.Error, ValueError):
+        opened = self._sealer.open(value, name.encode())
+        if opened is None:
             return None
-        for cipher in self._ciphers:
-            try:
-                plain = cipher.decrypt(sealed[:_NONCE], sealed[_NONCE:], name.encode())
-            except (InvalidTag, ValueError):
-                continue
-            try:
-                return Transaction.from_dict(json.loads(plain))
-            except ValueError:
-                return None
-        return None
+        try:
+            return Transaction.from_dict(json.loads(opened[0]))
+        except (ValueError, RecursionError):
+            return None
 
     def _set(self, response: web.StreamResponse, name: str, value: str, path: str) -> None:
         response.set_cookie(

@@ -298,7 +298,7 @@ class RedisPeek:
         else:
             try:
                 data = self.storage._decoder(raw.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, RecursionError):
                 return SLOW
             opened = entry_from_payload(data)
             if isinstance(opened, Slow):

@@ -24,7 +24,6 @@ Examples per input in the ``ci`` profile (see conftest.py):
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -444,12 +443,11 @@ def _forge(env: Env, state: str, forged: dict[str, Any]) -> tuple[str, dict[str,
     tx_cookies = getattr(env.login, "tx_cookies", None)
     if tx_cookies is not None:
         name = tx_cookies.name(state)
-        sealed = b64decode(jar[name]) or b""
-        cipher = tx_cookies._ciphers[0]
-        original = json.loads(cipher.decrypt(sealed[:12], sealed[12:], name.encode()))
-        nonce = os.urandom(12)
+        opened = tx_cookies._sealer.open(jar[name], name.encode())
+        assert opened is not None
+        original = json.loads(opened[0])
         plain = json.dumps({**original, **forged}).encode()
-        jar[name] = b64encode(nonce + cipher.encrypt(nonce, plain, name.encode()))
+        jar[name] = tx_cookies._sealer.seal(plain, name.encode())
     else:
         opened = env.storage.decrypt(jar[COOKIE])
         assert opened is not None
