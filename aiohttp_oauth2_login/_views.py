@@ -7,6 +7,7 @@ that aiohttp-session saves the consumed transaction whatever the outcome (SECURI
 from __future__ import annotations
 
 import html
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -169,8 +170,16 @@ class LoginViews:
             return error_response(request, exc, retry_url=self._retry(provider.name))
         except web.HTTPException:
             raise
-        except Exception:  # an answer nothing above anticipated: the provider's fault, not a 500
-            logger.exception("sign-in with %s failed unexpectedly", provider.name)
+        except Exception as exc:  # an answer nothing above anticipated: not a 500
+            # type and place only: the message of such an error may quote provider data
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            logger.error(
+                "sign-in with %s failed unexpectedly: %s at %s:%d",
+                provider.name,
+                type(exc).__name__,
+                frame.filename.rsplit("/", 1)[-1],
+                frame.lineno or 0,
+            )
             return error_response(request, ProviderError())
 
     def _check_iss(self, endpoints: Endpoints, iss: str | None) -> None:
