@@ -9,18 +9,11 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 from yarl import URL
 
-__all__ = ["RedactingAccessLogger", "logger", "redact", "redact_url", "safe"]
+__all__ = ["RedactingAccessLogger", "logger", "redact_url", "safe"]
 
 logger = logging.getLogger("aiohttp_oauth2_login")
 
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def redact(value: object) -> str:
-    """Stand-in for a secret in a log line: says whether it was there, never what it was."""
-    if value is None or value == "":
-        return "<absent>"
-    return "<redacted>"
 
 
 def safe(value: object, limit: int = 80) -> str:
