@@ -2,7 +2,9 @@
 
 Local logout always completes: revocation is best effort, concurrent and bounded in time
 (SECURITY.md 27). With ``OIDCProvider(rp_initiated_logout=True)`` the browser is then sent to the
-provider's ``end_session_endpoint`` and comes back to ``/auth/logout/done``.
+provider's ``end_session_endpoint`` and comes back to ``/auth/logout/done``. Chromium and Safari
+apply CSP ``form-action`` to the redirects of a form submission, so the confirmation page then
+allows exactly that endpoint's origin besides ``'self'`` (SECURITY.md).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import aiohttp_session
 from aiohttp import web
 from yarl import URL
 
-from ._pages import SECURITY_HEADERS, error_response, page
-from ._session import NAMESPACE, clear_login
+from ._pages import SECURITY_HEADERS, content_security_policy, csp_origin, error_response, page
+from ._session import NAMESPACE, clear_login, load_auth
 from ._urls import external_path, external_url, safe_next, same_origin
 from .errors import CrossSiteRequest, OAuthLoginError
 from .log import logger
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["REVOCATION_TIMEOUT", "LogoutViews"]
 
 REVOCATION_TIMEOUT = 3.0  # seconds; logout never waits longer for providers
+DISCOVERY_WAIT = 3.0  # seconds the confirmation page waits for discovery, then 'self' only
 
 
 def _redirect(location: str) -> web.Response:
@@ -53,7 +56,43 @@ class LogoutViews:
             f'<input type="hidden" name="next" value="{html.escape(next_)}">'
             '<button class="primary" type="submit">Sign out</button></form>'
         )
-        return page("Sign out", body)
+        response = page("Sign out", body)
+        origin = await self._end_session_origin(request)
+        if origin is not None:  # the form's POST answers 303 to the provider's end_session
+            policy = content_security_policy(form_action=(origin,))
+            response.headers["Content-Security-Policy"] = policy
+        return response
+
+    async def _end_session_origin(self, request: web.Request) -> str | None:
+        """The origin of the end-session endpoint that the form's POST will redirect to, the
+        same conditions as in :meth:`logout`; ``None`` (``'self'`` only) when there is none, or
+        when discovery fails or is slow, or the origin cannot be written safely as a source."""
+        state = await load_auth(request, self.config)
+        if state.user is None:
+            return None
+        provider = self.login.providers.get(state.user.provider)
+        token = state.tokens.get(state.user.provider)
+        if provider is None or token is None or not provider.keeps_id_token:
+            return None
+        if token.id_token is None:
+            return None
+        try:
+            endpoints = await asyncio.wait_for(
+                provider.endpoints(self.login.http, self.config.limits), DISCOVERY_WAIT
+            )
+        except (OAuthLoginError, asyncio.TimeoutError) as exc:
+            logger.warning("discovery for %s failed: %s", provider.name, type(exc).__name__)
+            return None
+        if endpoints.end_session_url is None:
+            return None
+        origin = csp_origin(endpoints.end_session_url)
+        if origin is None:
+            logger.warning(
+                "the end_session_endpoint of %s cannot be allowed in CSP form-action; "
+                "browsers will block RP-initiated logout",
+                provider.name,
+            )
+        return origin
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         """POST /auth/logout: same-origin check, local logout, best-effort revocation, 303."""

@@ -4,22 +4,61 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from .errors import OAuthLoginError
 
-__all__ = ["SECURITY_HEADERS", "error_response", "json_response", "page", "wants_json"]
+__all__ = [
+    "SECURITY_HEADERS",
+    "content_security_policy",
+    "csp_origin",
+    "error_response",
+    "json_response",
+    "page",
+    "wants_json",
+]
+
+#: scheme://host[:port] with a DNS host (IDNs arrive as punycode): a CSP host-source that
+#: cannot carry CSP syntax (no ';', ',', quotes or spaces) and matches exactly one origin
+_CSP_HOST_SOURCE = re.compile(
+    r"https?://[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+    r"(?::[0-9]{1,5})?",
+    re.ASCII,
+)
+
+
+def csp_origin(url: str) -> str | None:
+    """The origin of an absolute http(s) URL as a CSP host-source (``scheme://host[:port]``),
+    or ``None`` when it cannot be written as one safely (IPv6 literal, odd characters)."""
+    try:
+        origin = str(URL(url).origin())
+    except (ValueError, TypeError):
+        return None
+    return origin if _CSP_HOST_SOURCE.fullmatch(origin) else None
+
+
+def content_security_policy(*, form_action: tuple[str, ...] = ()) -> str:
+    """The plugin's CSP. ``form_action``: origins (from :func:`csp_origin`) that a form of the
+    page may also submit to or be redirected to, besides this origin."""
+    for origin in form_action:
+        if not _CSP_HOST_SOURCE.fullmatch(origin):
+            raise ValueError("not a CSP host-source from csp_origin()")
+    targets = " ".join(("'self'", *form_action))
+    return (
+        f"default-src 'none'; style-src 'unsafe-inline'; form-action {targets}; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
+
 
 SECURITY_HEADERS: Mapping[str, str] = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
+    "Content-Security-Policy": content_security_policy(),
     "X-Content-Type-Options": "nosniff",
     # not no-referrer: browsers then send "Origin: null" on the logout form's POST
     "Referrer-Policy": "same-origin",
@@ -88,6 +127,9 @@ def error_response(
             {"error": exc.error, "error_description": exc.description}, status=exc.status
         )
     body = f"<p>{html.escape(exc.description)}</p>"
+    if exc.provider_description:  # the provider's words, labelled as such; never a link
+        said = html.escape(exc.provider_description)
+        body += f'<p class="code">The sign-in provider said: \u201c{said}\u201d</p>'
     body += f'<p class="code">Error: {html.escape(exc.error)}</p>'
     if retry_url is not None:
         body += f'<a class="btn" href="{html.escape(retry_url)}">Try again</a>'

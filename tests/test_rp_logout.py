@@ -4,6 +4,7 @@ locally and the grant revoked before the browser goes to the provider, and the w
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -12,7 +13,10 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
+import aiohttp_oauth2_login._logout as logout_views
 from aiohttp_oauth2_login import CookieStorage, get_client, login_required
+from aiohttp_oauth2_login._pages import SECURITY_HEADERS, content_security_policy, csp_origin
+from aiohttp_oauth2_login.providers import OIDCProvider
 from aiohttp_oauth2_login.testing import (
     FakeProvider,
     find_login,
@@ -281,3 +285,149 @@ async def test_a_refresh_without_a_new_id_token_keeps_the_old_one(
     location = URL(resp.headers["Location"])
     assert str(location.with_query(None)) == f"{fake.issuer}/logout"
     assert location.query["id_token_hint"] == id_token
+
+
+# ---- the confirmation page's CSP lets its form reach the provider --------------------------------
+# Chromium and Safari apply form-action to the redirects of a form submission: with
+# "form-action 'self'" alone the POST's 303 to the end-session endpoint is blocked in the browser
+# (the local session ends, the provider's does not). tests/e2e/test_browser.py shows it in Chromium.
+
+CSP = "Content-Security-Policy"
+SELF_ONLY = SECURITY_HEADERS[CSP]
+HTML = {"Accept": "text/html"}
+
+
+def _csp_with(origin: str) -> str:
+    return (
+        f"default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {origin}; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+async def test_the_confirmation_page_allows_exactly_the_end_session_origin(
+    rp_client: Client, fake: FakeProvider
+) -> None:
+    page = await rp_client.get("/auth/logout", params={"next": "/bye"}, headers=HTML)
+    assert page.status == 200
+    origin = str(URL(fake.issuer).origin())
+    assert page.headers[CSP] == _csp_with(origin)
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["Cache-Control"] == "no-store"
+    assert await _user(rp_client) == "alice"  # the page changes nothing
+    # ... and that is where the form's POST is redirected to
+    resp = await _logout(rp_client)
+    assert str(URL(resp.headers["Location"]).origin()) == origin
+    # signed out: the next confirmation page allows nothing but this origin again
+    again = await rp_client.get("/auth/logout", headers=HTML)
+    assert again.headers[CSP] == SELF_ONLY
+
+
+async def test_a_configured_end_session_url_on_another_origin(
+    make_client: MakeClient, fake: FakeProvider
+) -> None:
+    provider = oidc_provider_for(
+        fake, rp_initiated_logout=True, end_session_url="https://sso.example:8443/op/logout?x=1"
+    )
+    client = await make_client(providers=[provider])
+    assert (await login_flow(client)).status == 303
+    page = await client.get("/auth/logout", headers=HTML)
+    assert page.headers[CSP] == _csp_with("https://sso.example:8443")
+
+
+async def test_without_rp_initiated_logout_the_confirmation_page_is_self_only(
+    make_client: MakeClient, fake: FakeProvider
+) -> None:
+    anonymous = await make_client(providers=[oidc_provider_for(fake, rp_initiated_logout=True)])
+    assert (await anonymous.get("/auth/logout", headers=HTML)).headers[CSP] == SELF_ONLY
+
+    local = await make_client(providers=[oidc_provider_for(fake)])
+    assert (await login_flow(local)).status == 303
+    assert (await local.get("/auth/logout", headers=HTML)).headers[CSP] == SELF_ONLY
+
+    no_id_token = await make_client(providers=[oidc_provider_for(fake, rp_initiated_logout=True)])
+    await login_as(no_id_token, "alice")
+    assert (await no_id_token.get("/auth/logout", headers=HTML)).headers[CSP] == SELF_ONLY
+
+
+async def test_a_failed_discovery_gives_self_only_and_a_local_logout(
+    rp_client: Client, fake: FakeProvider
+) -> None:
+    provider = find_login(rp_client.app).providers["fake"]
+    assert isinstance(provider, OIDCProvider)
+    provider._endpoints = None  # as after a restart, with the provider down
+    fake.fail("discovery_500")
+    page = await rp_client.get("/auth/logout", headers=HTML)
+    assert page.status == 200
+    assert page.headers[CSP] == SELF_ONLY
+    resp = await _logout(rp_client)  # the POST cannot reach the provider either: local logout
+    assert resp.status == 303
+    assert resp.headers["Location"] == "/bye"
+    assert await _user(rp_client) is None
+
+
+async def test_a_slow_discovery_gives_self_only_in_bounded_time(
+    rp_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = find_login(rp_client.app).providers["fake"]
+    never = asyncio.Event()
+
+    async def hanging(*args: Any) -> Any:
+        await never.wait()
+
+    monkeypatch.setattr(provider, "endpoints", hanging)
+    monkeypatch.setattr(logout_views, "DISCOVERY_WAIT", 0.05)
+    page = await asyncio.wait_for(rp_client.get("/auth/logout", headers=HTML), 5)
+    assert page.status == 200
+    assert page.headers[CSP] == SELF_ONLY
+
+
+@pytest.mark.parametrize(
+    "end_session_url",
+    [
+        "https://sso.example;script-src/logout",
+        "https://sso.example,x/logout",
+        "https://sso.example'unsafe-inline'/logout",
+        "https://[2001:db8::1]:8443/logout",
+    ],
+)
+async def test_an_origin_that_cannot_be_written_safely_gives_self_only(
+    make_client: MakeClient, fake: FakeProvider, end_session_url: str
+) -> None:
+    provider = oidc_provider_for(fake, rp_initiated_logout=True, end_session_url=end_session_url)
+    client = await make_client(providers=[provider])
+    assert (await login_flow(client)).status == 303
+    page = await client.get("/auth/logout", headers=HTML)
+    assert page.status == 200
+    assert page.headers[CSP] == SELF_ONLY
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("https://sso.example/logout?a=1#f", "https://sso.example"),
+        ("https://SSO.Example:443/x", "https://sso.example"),
+        ("https://sso.example:8443/x", "https://sso.example:8443"),
+        ("http://127.0.0.1:5556/session/end", "http://127.0.0.1:5556"),
+        ("https://bücher.example/x", "https://xn--bcher-kva.example"),
+        ("https://sso.example;script-src/x", None),
+        ("https://sso.example x/", None),
+        ('https://sso.example"/x', None),
+        ("https://sso.example./x", None),
+        ("https://*.example/x", None),
+        ("https://[::1]/x", None),
+        ("ftp://sso.example/x", None),
+        ("javascript:alert(1)", None),
+        ("/relative", None),
+        ("", None),
+    ],
+)
+def test_csp_origin(url: str, origin: str | None) -> None:
+    assert csp_origin(url) == origin
+    if origin is not None:
+        assert content_security_policy(form_action=(origin,)) == _csp_with(origin)
+
+
+@pytest.mark.parametrize("bad", ["https://a.example; script-src *", "'unsafe-inline'", "*"])
+def test_content_security_policy_refuses_anything_but_an_origin(bad: str) -> None:
+    with pytest.raises(ValueError):
+        content_security_policy(form_action=(bad,))

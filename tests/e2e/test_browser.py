@@ -13,16 +13,25 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from aiohttp import web
-from playwright.async_api import BrowserContext, Page, Route, async_playwright, expect
+from playwright.async_api import (
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Route,
+    async_playwright,
+    expect,
+)
 from yarl import URL
 
+from aiohttp_oauth2_login.providers import OIDCProvider
 from example_app import create_app
 
-from ._harness import ARTIFACTS, Peer, Served, require_chromium
+from ._harness import ARTIFACTS, Peer, Served, build_rp, require_chromium
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -208,3 +217,213 @@ async def test_sign_in_through_oidc_provider_pages(
     # the profile page's get_client demo reached the provider's userinfo endpoint (discovery
     # says it is /me here), as it does with the development provider
     assert "sub: alice" in api_card, api_card
+
+
+# ---- every page the plugin serves, in Chromium, through oidc-provider's real pages ---------------
+# login (its provider list too), cancel at the provider, an error page, local logout and
+# RP-initiated logout through the plugin's own confirmation page. The aiohttp-client tests cannot
+# see what a browser refuses: here every CSP violation of the app's pages is collected.
+
+PLUGIN_COOKIE = "aiohttp_oauth2"  # in the name of every cookie the plugin sets
+OP_NAME = "op"
+OP_TITLE = "Test OP"
+
+
+@dataclass
+class CspWatch:
+    """CSP violations in a browser context: console errors and ``securitypolicyviolation``
+    events (the latter through an init script, which the pages' CSP does not apply to)."""
+
+    seen: list[str] = field(default_factory=list)
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            self.seen.append(f"console {message.location.get('url')}: {message.text}")
+
+    def on_event(self, source: Any, report: str) -> None:
+        self.seen.append(f"event {report}")
+
+    def of(self, served: Served) -> list[str]:
+        """The violations reported by documents of ``served`` (not the provider's)."""
+        return [seen for seen in self.seen if f" {served.origin}/" in seen]
+
+
+@pytest.fixture
+async def csp(context: BrowserContext) -> CspWatch:
+    watch = CspWatch()
+    context.on("console", watch.on_console)
+    await context.expose_binding("__reportCspViolation", watch.on_event)
+    await context.add_init_script(
+        "document.addEventListener('securitypolicyviolation', (e) => "
+        "window.__reportCspViolation(e.documentURI + ' ' + e.effectiveDirective + ' -> ' "
+        "+ e.blockedURI))"
+    )
+    return watch
+
+
+async def signed_out(request: web.Request) -> web.Response:
+    return web.Response(
+        text="<!doctype html><title>Bye</title><h1>Signed out</h1>", content_type="text/html"
+    )
+
+
+async def start_oidc_rp(start_app: Any, op: Peer, *, rp_initiated_logout: bool) -> Served:
+    """``build_rp`` (``/private`` needs a login) with oidc-provider as its one provider, and an
+    HTML page ``/signed-out``."""
+
+    async def build(origin: str) -> web.Application:
+        client = op.control(
+            "POST",
+            "/reg",
+            {
+                "redirect_uris": [f"{origin}/auth/callback/{OP_NAME}"],
+                "post_logout_redirect_uris": [f"{origin}/auth/logout/done"],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "client_secret_basic",
+            },
+        )
+        provider = OIDCProvider(
+            name=OP_NAME,
+            title=OP_TITLE,
+            issuer=op.issuer,
+            client_id=client["client_id"],
+            client_secret=client["client_secret"],
+            rp_initiated_logout=rp_initiated_logout,
+        )
+        app = build_rp(origin, [provider], userinfo_path="/me")
+        app.router.add_get("/signed-out", signed_out)
+        return app
+
+    served: Served = await start_app(build)
+    return served
+
+
+async def plugin_cookies(context: BrowserContext) -> list[str]:
+    return [c["name"] for c in await context.cookies() if PLUGIN_COOKIE in c["name"]]
+
+
+async def op_sign_in(page: Page, op: Peer, *, consent: bool = True) -> None:
+    """On oidc-provider's login page: sign in as alice; then its consent page, if asked."""
+    await expect(page).to_have_url(re.compile(re.escape(op.url("/interaction/"))))
+    await page.locator("input[name=login]").fill("alice")
+    await page.locator("input[name=password]").fill("any password")
+    await page.get_by_role("button", name="Sign-in").click()
+    if consent:
+        await expect(page.get_by_role("heading", name="Authorize")).to_be_visible()
+        await page.get_by_role("button", name="Continue").click()
+
+
+async def sign_in_to_private(page: Page, app: Served, op: Peer) -> None:
+    await page.goto(app.url("/private"))
+    await op_sign_in(page, op)
+    await expect(page).to_have_url(app.url("/private"))
+    await expect(page.locator("body")).to_contain_text('"id": "alice"')
+
+
+async def expect_login_form(page: Page, op: Peer) -> None:
+    """The provider asks for credentials: no SSO session signs the browser in silently."""
+    await expect(page).to_have_url(re.compile(re.escape(op.url("/interaction/"))))
+    await expect(page.locator("input[name=login]")).to_be_visible()
+    await expect(page.get_by_role("button", name="Sign-in")).to_be_visible()
+
+
+async def test_rp_initiated_logout_ends_the_provider_session(
+    context: BrowserContext, csp: CspWatch, start_app: Any, oidc_provider: Peer
+) -> None:
+    app = await start_oidc_rp(start_app, oidc_provider, rp_initiated_logout=True)
+    page = await context.new_page()
+    await sign_in_to_private(page, app, oidc_provider)
+    assert await plugin_cookies(context)
+
+    await page.goto(app.url("/auth/logout?next=/signed-out"))  # the plugin's confirmation page
+    await expect(page.get_by_role("heading", name="Sign out")).to_be_visible()
+    await page.get_by_role("button", name="Sign out").click()
+
+    # the POST's 303 to the end-session endpoint is let through: oidc-provider asks to confirm
+    end_session = re.compile(re.escape(oidc_provider.url("/session/end")))
+    try:
+        await expect(page).to_have_url(end_session)
+    except AssertionError as exc:
+        raise AssertionError(f"not at the provider's logout page; CSP: {csp.seen}") from exc
+    await expect(page.get_by_role("heading", name=re.compile("sign-out from"))).to_be_visible()
+    await page.get_by_role("button", name="Yes, sign me out").click()
+
+    await expect(page).to_have_url(app.url("/signed-out"))  # via /auth/logout/done
+    await expect(page.get_by_role("heading", name="Signed out")).to_be_visible()
+    assert await plugin_cookies(context) == []
+
+    await page.goto(app.url("/private"))  # "Sign in" again: the provider's session is gone
+    await expect_login_form(page, oidc_provider)
+    assert csp.of(app) == []
+
+
+async def test_local_logout_through_the_confirmation_page(
+    context: BrowserContext, csp: CspWatch, start_app: Any, oidc_provider: Peer
+) -> None:
+    app = await start_oidc_rp(start_app, oidc_provider, rp_initiated_logout=False)
+    page = await context.new_page()
+    await sign_in_to_private(page, app, oidc_provider)
+
+    await page.goto(app.url("/auth/logout?next=/signed-out"))
+    await expect(page.get_by_role("heading", name="Sign out")).to_be_visible()
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page).to_have_url(app.url("/signed-out"))  # straight back, not to the provider
+    await expect(page.get_by_role("heading", name="Signed out")).to_be_visible()
+    assert await plugin_cookies(context) == []
+    await page.goto(app.url("/"))
+    await expect(page.locator("body")).to_contain_text('"user": null')
+
+    # local only: the provider's session lives on, no password is asked; its consent is asked
+    # again because logout revoked the grant (RFC 7009)
+    await page.goto(app.url("/private"))
+    await expect(page.get_by_role("heading", name="Authorize")).to_be_visible()
+    await expect(page.locator("input[name=login]")).to_have_count(0)
+    await page.get_by_role("button", name="Continue").click()
+    await expect(page).to_have_url(app.url("/private"))
+    await expect(page.locator("body")).to_contain_text('"id": "alice"')
+    assert csp.of(app) == []
+
+
+async def test_cancel_at_the_provider(
+    context: BrowserContext, csp: CspWatch, start_app: Any, oidc_provider: Peer
+) -> None:
+    app = await start_oidc_rp(start_app, oidc_provider, rp_initiated_logout=False)
+    page = await context.new_page()
+    await page.goto(app.url("/auth/login?next=/private"))  # the plugin's list of providers
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    await page.get_by_role("link", name=f"Sign in with {OP_TITLE}").click()
+    await expect(page).to_have_url(re.compile(re.escape(oidc_provider.url("/interaction/"))))
+
+    callback = app.url(f"/auth/callback/{OP_NAME}")
+    async with page.expect_response(lambda r: r.url.startswith(callback)) as answer:
+        await page.get_by_role("link", name="[ Cancel ]").click()  # error=access_denied
+    assert (await answer.value).status == 403
+    await expect(page).to_have_url(re.compile(re.escape(callback)))
+    await expect(page.get_by_role("heading", name="Sign-in refused")).to_be_visible()
+    await expect(page.locator("main")).to_contain_text("Sign-in was cancelled.")
+    await expect(page.get_by_role("link", name="Try again")).to_be_visible()
+    assert await plugin_cookies(context) == []  # the transaction cookie is consumed
+    await page.goto(app.url("/"))
+    await expect(page.locator("body")).to_contain_text('"user": null')
+    assert csp.of(app) == []
+
+
+async def test_a_replayed_callback_shows_the_error_page(
+    context: BrowserContext, csp: CspWatch, start_app: Any, oidc_provider: Peer
+) -> None:
+    app = await start_oidc_rp(start_app, oidc_provider, rp_initiated_logout=False)
+    page = await context.new_page()
+    callbacks: list[str] = []
+    callback = app.url(f"/auth/callback/{OP_NAME}?")
+    page.on("request", lambda r: callbacks.append(r.url) if r.url.startswith(callback) else None)
+    await sign_in_to_private(page, app, oidc_provider)
+    assert len(callbacks) == 1
+
+    answer = await page.goto(callbacks[0])  # the same code and state once more
+    assert answer is not None and answer.status == 400
+    await expect(page.get_by_role("heading", name="Sign-in failed")).to_be_visible()
+    await expect(page.locator("main")).to_contain_text("already used")
+    await expect(page.get_by_role("link", name="Try again")).to_be_visible()
+    assert "code=" not in await page.content()  # the page never echoes the URL
+    assert csp.of(app) == []
