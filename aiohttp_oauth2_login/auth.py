@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from typing import Any, TypeVar, overload
 
 from aiohttp import hdrs, web
 
+from ._awaitable import MustAwait
 from ._fastpath import Slow
 from ._pages import SECURITY_HEADERS, error_response
 from ._session import clear_login, load_auth
@@ -36,8 +37,16 @@ def get_login(request: web.Request) -> OAuthLogin:
     return login
 
 
-async def get_user(request: web.Request) -> User | None:
-    """The signed-in user, or ``None``."""
+def get_user(request: web.Request) -> Coroutine[Any, Any, User | None]:
+    """The signed-in user, or ``None``: ``user = await get_user(request)``.
+
+    Not awaited, it fails loudly: ``if get_user(request):`` raises ``TypeError`` (a coroutine is
+    always true), and one dropped unawaited is logged at ERROR.
+    """
+    return MustAwait(_get_user(request), "get_user")
+
+
+async def _get_user(request: web.Request) -> User | None:
     return await _current_user(request, get_login(request))
 
 
@@ -48,8 +57,15 @@ async def _current_user(request: web.Request, login: OAuthLogin) -> User | None:
     return user
 
 
-async def logout(request: web.Request) -> None:
-    """Sign the visitor out locally (the session is cleared; tokens are not revoked)."""
+def logout(request: web.Request) -> Coroutine[Any, Any, None]:
+    """Sign the visitor out locally (the session is cleared; tokens are not revoked).
+
+    ``await logout(request)``: one dropped unawaited signs nobody out and is logged at ERROR.
+    """
+    return MustAwait(_logout(request), "logout")
+
+
+async def _logout(request: web.Request) -> None:
     await clear_login(request, get_login(request).config)
 
 
@@ -82,13 +98,23 @@ def _forbidden(request: web.Request) -> web.HTTPException:
     return web.HTTPForbidden(text=page.text, content_type=page.content_type, headers=headers)
 
 
-async def require_login(
+def require_login(
     request: web.Request,
     *,
     providers: Collection[str] | None = None,
     allow: Allow | None = None,
+) -> Coroutine[Any, Any, User]:
+    """The signed-in user, or raise the login redirect / 401; 403 when not allowed.
+
+    ``user = await require_login(request)`` is typed ``User``: the typed way to guard a handler
+    inline. Not awaited, it fails loudly like ``get_user``.
+    """
+    return MustAwait(_require_login(request, providers, allow), "require_login")
+
+
+async def _require_login(
+    request: web.Request, providers: Collection[str] | None, allow: Allow | None
 ) -> User:
-    """The signed-in user, or raise the login redirect / 401; 403 when not allowed."""
     login = get_login(request)
     user = await _current_user(request, login)
     if user is None:
@@ -122,11 +148,11 @@ def _wrap(
     @functools.wraps(handler)
     async def wrapper(*args: Any, **kwargs: Any) -> web.StreamResponse:
         request = _request_of(args)
-        await require_login(request, providers=providers, allow=allow)
+        await _require_login(request, providers, allow)
         try:
             return await handler(*args, **kwargs)
         except ReauthenticationRequired:
-            await logout(request)
+            await _logout(request)
             raise login_redirect(request, get_login(request), providers) from None
         except (ProviderError, ProviderTimeout) as exc:  # e.g. the provider failed a refresh
             return error_response(request, exc)

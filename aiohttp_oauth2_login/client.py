@@ -8,13 +8,14 @@ it expires and once after a 401, and writes refreshed tokens back to the session
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Coroutine, Generator
 from types import TracebackType
 from typing import Any
 
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs, web
 from yarl import URL
 
+from ._awaitable import MustAwait
 from ._session import (
     drop_tokens,
     load_auth,
@@ -204,12 +205,19 @@ class AuthenticatedClient:
         return fresh
 
 
-async def get_client(request: web.Request, provider: str | None = None) -> AuthenticatedClient:
+def get_client(
+    request: web.Request, provider: str | None = None
+) -> Coroutine[Any, Any, AuthenticatedClient]:
     """A client for the provider's API as the signed-in user (default: the login provider).
 
-    Raises ``ReauthenticationRequired`` when nobody is signed in or the tokens are gone;
-    ``@login_required`` turns that into the login redirect / 401.
+    ``client = await get_client(request)`` raises ``ReauthenticationRequired`` when nobody is
+    signed in or the tokens are gone; ``@login_required`` turns that into the login redirect /
+    401. Not awaited, it fails loudly like ``get_user``.
     """
+    return MustAwait(_get_client(request, provider), "get_client")
+
+
+async def _get_client(request: web.Request, provider: str | None) -> AuthenticatedClient:
     login = get_login(request)
     state = await load_auth(request, login.config)
     if state.user is None:
