@@ -20,6 +20,7 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp_session import AbstractStorage, Session, SessionData
 
+from ._cookies import chunk_names, chunked_value, plugin_cookies
 from ._crypto import Sealer
 from ._secure_cookie import SecureDeleteMixin
 from .errors import ConfigurationError
@@ -98,8 +99,23 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
         self.max_chunks = max_chunks
         self._sealer = Sealer(parse_keys(secret_key), _INFO, prefix=_VERSION)
         self._aad = cookie_name.encode()
+        self._scope: str | None = None
+        #: whether a cookie name is this storage's (the name or a numbered chunk)
+        self.wanted = chunk_names(cookie_name)
         #: value tail -> (value, (user, login time, last activity) or None); see _fastpath
         self.peek_cache: OrderedDict[str, tuple[str, tuple[User, int, int] | None]] = OrderedDict()
+
+    def bind(self, scope: str) -> None:
+        """Bind cookies to one ``setup_oauth`` (its login path goes into the AEAD associated
+        data): a cookie written by another setup of the app tree does not open here."""
+        if self._scope is not None and self._scope != scope:
+            raise ConfigurationError(
+                "one CookieStorage serves two setup_oauth calls; give each its own storage "
+                "and cookie_name"
+            )
+        self._scope = scope
+        self._aad = self.cookie_name.encode() + b"\x00" + scope.encode()
+        self.peek_cache.clear()
 
     def encrypt(self, data: dict[str, Any]) -> str:
         """The cookie value for ``data`` under the current key."""
@@ -135,26 +151,11 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
         return session
 
     def load_cookie(self, request: web.Request) -> str | None:
-        """The whole cookie value, reassembled from numbered chunks (``name.1``, ...) if split.
-
-        A chunked value starts with ``<count>~``; a missing chunk makes the session anonymous,
-        a tampered one fails decryption (the AEAD covers the whole value).
-        """
-        first = request.cookies.get(self.cookie_name)
-        if first is None:
-            return None
-        count, sep, head = first.partition("~")
-        if not sep:
-            return first
-        if not (count.isascii() and count.isdigit()) or not 2 <= int(count) <= self.max_chunks:
-            return None
-        parts = [head]
-        for index in range(1, int(count)):
-            part = request.cookies.get(f"{self.cookie_name}.{index}")
-            if part is None:
-                return None
-            parts.append(part)
-        return "".join(parts)
+        """The whole cookie value, reassembled from numbered chunks (``name.1``, ...) if split,
+        read strictly from the raw header (``_cookies``): a duplicated name is anonymous."""
+        return chunked_value(
+            plugin_cookies(request, self.wanted), self.cookie_name, self.max_chunks
+        )
 
     def encode(self, session: Session) -> list[str] | None:
         """The cookie values (one, or the numbered chunks) of ``session``; ``None`` when even
@@ -205,8 +206,9 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
     async def save_session(
         self, request: web.Request, response: web.StreamResponse, session: Session
     ) -> None:
-        prefix = self.cookie_name + "."
-        stale = tuple(name for name in request.cookies if name.startswith(prefix))
+        stale = tuple(
+            name for name in plugin_cookies(request, self.wanted) if name != self.cookie_name
+        )
         values = None if session.empty else self.encode(session)
         if values is None:
             if not session.empty:

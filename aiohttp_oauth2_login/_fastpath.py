@@ -18,6 +18,7 @@ import aiohttp_session
 from aiohttp import web
 
 from ._cookie_storage import CACHE_SIZE, CookieStorage
+from ._cookies import DUPLICATE, chunk_names, chunked_value, parse_cookie_header, plugin_cookies
 from ._session import NAMESPACE, TOUCH_EVERY, clock_now
 from .config import OAuthConfig
 from .keys import AUTH_KEY
@@ -46,67 +47,31 @@ _TAIL = 24  # base64 characters at the end of a cookie value: the 16-byte tag an
 
 
 def cookies_named(header: str, name: str) -> dict[str, str] | None:
-    """``name`` and ``name.N`` cookies of a raw header, sliced once; ``None`` on duplicates."""
-    found: dict[str, str] = {}
-    pos = header.find(name)
-    while pos != -1:
-        if pos == 0 or header[pos - 1] in "; ":
-            eq = header.find("=", pos)
-            key = header[pos:eq] if eq != -1 else ""
-            if key != key.rstrip():  # "name =value": unusual, the full parser decides
-                return None
-            if key == name or (
-                key[len(name) : len(name) + 1] == "." and key[len(name) + 1 :].isdigit()
-            ):
-                end = header.find(";", eq)
-                if key in found:
-                    return None
-                found[key] = header[eq + 1 : end if end != -1 else len(header)].strip()
-        pos = header.find(name, pos + 1)
-    return found
+    """``name`` and ``name.N`` cookies of a raw header, parsed strictly (``_cookies``);
+    ``None`` when one of them occurs twice (the request is then anonymous for the plugin)."""
+    found = parse_cookie_header(header, chunk_names(name))
+    return None if DUPLICATE in found.values() else found
 
 
-def _cookie_value(request: web.Request, storage: CookieStorage) -> str | None | Slow:
+def _cookie_value(request: web.Request, storage: CookieStorage) -> str | None:
     """The plugin's cookie (chunks reassembled) straight from the raw header."""
-    headers = request.headers.getall("Cookie", ())
-    if not headers:
-        return None
-    if len(headers) > 1:  # not what browsers send: let aiohttp's parser decide
-        return SLOW
-    header = headers[0]
-    name = storage.cookie_name
-    found = cookies_named(header, name)
-    if found is None:
-        return SLOW  # duplicated cookie: let the full parser decide
-    first = found.get(name)
-    if first is None:
-        return None
-    count, sep, head = first.partition("~")
-    if not sep:
-        return first
-    if not (count.isascii() and count.isdigit()) or not 2 <= int(count) <= storage.max_chunks:
-        return SLOW
-    parts = [head]
-    for index in range(1, int(count)):
-        chunk = found.get(f"{name}.{index}")
-        if chunk is None:
-            return SLOW
-        parts.append(chunk)
-    return "".join(parts)
+    found = plugin_cookies(request, storage.wanted)
+    return chunked_value(found, storage.cookie_name, storage.max_chunks) if found else None
 
 
-def _open(storage: CookieStorage, value: str) -> Entry | Slow:
+def _open(storage: CookieStorage, value: str, scope: str) -> Entry | Slow:
     opened = storage.decrypt(value)
     if opened is None or opened[1] != 0:  # unreadable, or due for re-encryption: slow path
         return SLOW
-    return entry_from_payload(opened[0])
+    return entry_from_payload(opened[0], scope)
 
 
-def entry_from_payload(data: object) -> Entry | Slow:
-    """The login fields of an aiohttp-session payload ``{"created": ..., "session": {...}}``."""
+def entry_from_payload(data: object, scope: str) -> Entry | Slow:
+    """The login fields of an aiohttp-session payload ``{"created": ..., "session": {...}}``;
+    ``None`` when it holds no login of the setup ``scope``."""
     mapping = data.get("session") if isinstance(data, dict) else None
     raw = mapping.get(NAMESPACE) if isinstance(mapping, dict) else None
-    if not isinstance(raw, dict) or "u" not in raw:
+    if not isinstance(raw, dict) or "u" not in raw or raw.get("b") != scope:
         return None
     user = User.from_session(raw.get("u"))
     login_at, last = raw.get("li"), raw.get("la")
@@ -124,8 +89,6 @@ def peek_user(request: web.Request, config: OAuthConfig, storage: object) -> Pee
     value = _cookie_value(request, storage)
     if value is None:
         return None
-    if not isinstance(value, str):
-        return SLOW
     # keyed by the value's tail (it holds the AES-GCM tag: unique per ciphertext), so a 3 KB
     # value is not hashed on every request; the full value is then compared (memcmp)
     cache, tail = storage.peek_cache, value[-_TAIL:]
@@ -134,7 +97,7 @@ def peek_user(request: web.Request, config: OAuthConfig, storage: object) -> Pee
         entry = hit[1]
         cache.move_to_end(tail)
     else:
-        opened = _open(storage, value)
+        opened = _open(storage, value, config.scope.path)
         if isinstance(opened, Slow):
             return SLOW
         entry = opened

@@ -3,7 +3,8 @@
 The plugin's data lives under one key of the aiohttp-session ``Session`` (so an app's own
 session, Redis or cookie, can be shared)::
 
-    {"u": user, "t": {provider: tokens}, "li": login time, "la": last activity}
+    {"u": user, "t": {provider: tokens}, "li": login time, "la": last activity,
+     "b": the setup it belongs to (``config.scope``)}
 
 (Login transactions live in cookies of their own: ``_tx_cookies``.)
 
@@ -70,6 +71,8 @@ def _parse_auth(raw: dict[str, object], config: OAuthConfig, now: int) -> AuthSt
         return None
     if user.provider not in config.provider_names:  # a provider removed from the configuration
         return None
+    if raw.get("b") != config.scope.path:  # issued by another setup_oauth of the app tree
+        return None
     if now >= login_at + config.session_lifetime or now >= last + config.idle_timeout:
         return None
     if login_at > now + 60:
@@ -95,7 +98,8 @@ async def load_auth(request: web.Request, config: OAuthConfig) -> AuthState:
     state = _parse_auth(raw, config, now) if "u" in raw else None
     if state is None:
         state = AuthState()
-        if "u" in raw or "t" in raw:  # expired or malformed login: forget it
+        foreign = raw.get("b", config.scope.path) != config.scope.path
+        if ("u" in raw or "t" in raw) and not foreign:  # expired or malformed login: forget it
             session.pop(NAMESPACE, None)
             session.changed()
     else:
@@ -113,6 +117,7 @@ async def start_login_session(
     user: User,
     provider: str,
     token: TokenSet,
+    scope: str,
     keep_id_token: bool = False,
 ) -> aiohttp_session.Session:
     """A brand-new session holding only the identity, its tokens and other tabs' transactions.
@@ -129,7 +134,7 @@ async def start_login_session(
     session = await aiohttp_session.new_session(request)
     now = int(time.time())
     session[NAMESPACE] = login_payload(
-        user=user, provider=provider, token=token, keep_id_token=keep_id_token
+        user=user, provider=provider, token=token, scope=scope, keep_id_token=keep_id_token
     )
     request[AUTH_KEY] = AuthState(user=user, tokens={provider: token}, login_at=now)
     return session
@@ -140,15 +145,18 @@ def login_payload(
     user: User,
     provider: str,
     token: TokenSet,
+    scope: str,
     keep_id_token: bool = False,
 ) -> dict[str, object]:
-    """The plugin's session data for a fresh login (also used by ``testing.login_as``)."""
+    """The plugin's session data for a fresh login (also used by ``testing.login_as``);
+    ``scope`` binds it to one ``setup_oauth`` (``OAuthConfig.scope``)."""
     now = int(time.time())
     raw: dict[str, object] = {
         "u": user.to_session(),
         "t": {provider: token.to_session(keep_id_token=keep_id_token)},
         "li": now,
         "la": now,
+        "b": scope,
     }
     return raw
 

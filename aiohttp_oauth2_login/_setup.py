@@ -161,6 +161,21 @@ class OAuthLogin:
             if self._owns_redis and isinstance(self.storage, RedisStorage):
                 await self.storage._redis.aclose()
 
+    async def _bind(self, app: web.Application) -> None:
+        """Bind sessions and login transactions to this setup, now that the app tree is frozen
+        and the login path final: two ``setup_oauth`` calls in one tree (``/public``,
+        ``/admin``) never accept each other's sessions, whatever their keys."""
+        scope = self.login_url()
+        self.config.scope.path = scope
+        self.tx_cookies.bind(scope)
+        if isinstance(self.storage, CookieStorage):
+            self.storage.bind(scope)
+        elif isinstance(self.storage, RedisStorage):
+            from .redis import RedisSessionStorage
+
+            if isinstance(self.storage, RedisSessionStorage):
+                self.storage.bind(scope)
+
     async def _log_redirect_uris(self, app: web.Application) -> None:
         for name in self.providers:
             path = self._route_path("callback", provider=name)
@@ -411,5 +426,6 @@ def setup_oauth(
         app.middlewares.append(_session_middleware(storage))
     app.add_subapp(config.prefix, login.login_app)
     app.cleanup_ctx.append(login._client_session_ctx)
+    app.on_startup.append(login._bind)
     app.on_startup.append(login._log_redirect_uris)
     return login

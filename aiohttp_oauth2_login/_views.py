@@ -235,6 +235,7 @@ class LoginViews:
             user=user,
             provider=provider.name,
             token=token,
+            scope=self.login.config.scope.path,
             keep_id_token=provider.keeps_id_token,
         )
         storage = self.login.storage

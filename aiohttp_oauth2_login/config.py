@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "OAuthConfig",
     "OnLogin",
+    "Scope",
     "is_loopback",
     "parse_duration",
     "parse_prefix",
@@ -107,6 +108,15 @@ def parse_default_next(value: object) -> str:
     return value
 
 
+@dataclass(slots=True)
+class Scope:
+    """Which ``setup_oauth`` a session or login transaction belongs to: the external path of
+    its login page, known once the application tree is frozen (set at startup). A session of
+    another setup in the same application tree is anonymous here (SECURITY.md, "Cookies")."""
+
+    path: str = ""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OAuthConfig:
     """Everything ``setup_oauth`` validated; read by the views and ``require_login``."""
@@ -121,3 +131,4 @@ class OAuthConfig:
     secure_cookies: bool
     provider_names: frozenset[str]
     allowed_email_domains: frozenset[str] | None = None
+    scope: Scope = field(default_factory=Scope)

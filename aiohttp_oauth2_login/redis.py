@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import re
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import aiohttp_session
 from aiohttp import web
-from aiohttp_session import Session
+from aiohttp_session import Session, SessionData
 from aiohttp_session.redis_storage import RedisStorage
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ._cookies import plugin_cookies
 from ._fastpath import (
     SLOW,
     Entry,
@@ -36,7 +38,7 @@ from ._fastpath import (
 from ._secure_cookie import SecureDeleteMixin
 from ._session import NAMESPACE
 from .config import OAuthConfig
-from .errors import ProviderTimeout
+from .errors import ConfigurationError, ProviderTimeout
 from .keys import AUTH_KEY
 from .log import logger
 
@@ -46,6 +48,7 @@ __all__ = [
     "RedisRefreshLock",
     "RedisSessionStorage",
     "forget",
+    "key_prefix",
     "read",
     "redis_client",
     "redis_storage",
@@ -71,12 +74,25 @@ def redis_client(url: str, *, timeout: float = 2.0) -> aioredis.Redis:
 
 
 class RedisSessionStorage(SecureDeleteMixin, RedisStorage):
-    """aiohttp-session's ``RedisStorage`` with secure cookie deletion, session-id validation and
-    the direct reads/writes the cross-instance refresh needs. Keys: ``<cookie_name>_<id>``."""
+    """aiohttp-session's ``RedisStorage`` with secure cookie deletion, strict cookie parsing,
+    session-id validation and the direct reads/writes the cross-instance refresh needs.
+    Keys: ``<cookie_name>:<setup>_<id>``, one namespace per ``setup_oauth`` (``bind``)."""
 
     def __init__(self, redis: aioredis.Redis, **kwargs: Any) -> None:
         super().__init__(redis, key_factory=lambda: secrets.token_hex(16), **kwargs)
         self.redis = redis
+        self.key_prefix = self.cookie_name
+        self._scope: str | None = None
+
+    def bind(self, scope: str) -> None:
+        """Keep this setup's sessions in a namespace of their own: a session id issued by
+        another ``setup_oauth`` of the app tree finds nothing here."""
+        if self._scope is not None and self._scope != scope:
+            raise ConfigurationError(
+                "one Redis session storage serves two setup_oauth calls; give each its own"
+            )
+        self._scope = scope
+        self.key_prefix = key_prefix(self.cookie_name, scope)
 
     @classmethod
     def from_storage(cls, plain: RedisStorage) -> RedisSessionStorage:
@@ -96,8 +112,19 @@ class RedisSessionStorage(SecureDeleteMixin, RedisStorage):
         )
 
     def load_cookie(self, request: web.Request) -> str | None:
-        value = super().load_cookie(request)
+        """The session id, read strictly (``_cookies``): a duplicated name is anonymous."""
+        value = plugin_cookies(request, self._is_name).get(self.cookie_name)
         return value if value is not None and _SESSION_ID.fullmatch(value) else None
+
+    def _is_name(self, name: str) -> bool:
+        return name == self.cookie_name
+
+    async def load_session(self, request: web.Request) -> Session:
+        identity = self.load_cookie(request)
+        data = None if identity is None else await read(self, identity)
+        if identity is None or data is None:
+            return Session(None, data=None, new=True, max_age=self.max_age)
+        return Session(identity, data=cast(SessionData, data), new=False, max_age=self.max_age)
 
     async def save_session(
         self, request: web.Request, response: web.StreamResponse, session: Session
@@ -119,11 +146,18 @@ class RedisSessionStorage(SecureDeleteMixin, RedisStorage):
         self.save_cookie(response, str(identity) if written else "", max_age=ttl)
 
 
+def key_prefix(cookie_name: str, scope: str) -> str:
+    """``<cookie_name>:<12 hex digits of the setup's login path>``: one namespace per setup."""
+    return f"{cookie_name}:{hashlib.sha256(scope.encode()).hexdigest()[:12]}"
+
+
 def _client(storage: RedisStorage) -> aioredis.Redis:
     return storage._redis  # aiohttp-session keeps no public handle on its client
 
 
 def _key(storage: RedisStorage, identity: str) -> str:
+    if isinstance(storage, RedisSessionStorage):
+        return f"{storage.key_prefix}_{identity}"
     return f"{storage.cookie_name}_{identity}"  # aiohttp-session's own key scheme
 
 
@@ -300,7 +334,7 @@ class RedisPeek:
                 data = self.storage._decoder(raw.decode("utf-8"))
             except (ValueError, RecursionError):
                 return SLOW
-            opened = entry_from_payload(data)
+            opened = entry_from_payload(data, config.scope.path)
             if isinstance(opened, Slow):
                 return SLOW
             entry = opened

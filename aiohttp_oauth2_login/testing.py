@@ -83,7 +83,9 @@ async def login_as(
     )
     storage = login.storage
     session = await storage.new_session()
-    session[NAMESPACE] = login_payload(user=user, provider=name, token=token)
+    session[NAMESPACE] = login_payload(
+        user=user, provider=name, token=token, scope=login.config.scope.path
+    )
     response = web.Response()
     await storage.save_session(make_mocked_request("GET", "/"), response, session)
     base = client.make_url("/")

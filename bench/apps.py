@@ -142,7 +142,7 @@ def make_app(
             user, token = token_set("google")
             session = await storage.new_session()
             session[NAMESPACE] = login_payload(
-                user=user, provider="bench", token=token, keep_id_token=True
+                user=user, provider="bench", token=token, scope="", keep_id_token=True
             )
             response = web.Response(text="ok")
             await storage.save_session(request, response, session)
@@ -169,7 +169,11 @@ def make_app(
         user, token = token_set(kind)
         session = await login.storage.new_session()
         session[NAMESPACE] = login_payload(
-            user=user, provider="bench", token=token, keep_id_token=provider.keeps_id_token
+            user=user,
+            provider="bench",
+            token=token,
+            scope=login.config.scope.path,
+            keep_id_token=provider.keeps_id_token,
         )
         response = web.Response(text="ok")
         await login.storage.save_session(request, response, session)

@@ -108,7 +108,7 @@ async def test_session_is_rotated_on_login(client: Client, fake: FakeProvider) -
     assert opened is not None
     assert set(opened[0]["session"]) == {"oauth"}  # nothing carried over from before
     data = session_data(client)
-    assert set(data) <= {"u", "t", "li", "la"}
+    assert set(data) <= {"u", "t", "li", "la", "b"}
     assert (data["u"]["p"], data["u"]["i"]) == ("fake", "alice")
     # the pre-login cookie, replayed, is not a login
     client.session.cookie_jar.update_cookies({COOKIE: before}, response_url=client.make_url("/"))

@@ -33,7 +33,7 @@ from yarl import URL
 from aiohttp_oauth2_login import ConfigurationError, TokenSet, setup_oauth
 from aiohttp_oauth2_login.errors import ProviderTimeout
 from aiohttp_oauth2_login.providers import OIDCProvider
-from aiohttp_oauth2_login.redis import RedisRefreshLock, redis_client
+from aiohttp_oauth2_login.redis import RedisRefreshLock, key_prefix, redis_client
 from aiohttp_oauth2_login.testing import (
     FakeProvider,
     find_login,
@@ -74,8 +74,9 @@ def persistent_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis
 # ---- Redis inspection ------------------------------------------------------------------------
 
 
-def session_key(session_id: str, cookie_name: str = COOKIE) -> str:
-    return f"{cookie_name}_{session_id}"
+def session_key(session_id: str, cookie_name: str = COOKIE, scope: str = "/auth/login") -> str:
+    """``<cookie name>:<setup>_<id>``: each setup_oauth has a key namespace of its own."""
+    return f"{key_prefix(cookie_name, scope)}_{session_id}"
 
 
 def stored(peer: RedisPeer, session_id: str) -> dict[str, Any] | None:
@@ -653,7 +654,7 @@ async def test_https_gives_a_host_prefixed_secure_cookie(
 
 
 @pytest.mark.parametrize("cookie_name", [COOKIE, "myapp_sid"])
-async def test_the_session_key_is_cookie_name_and_id_with_the_session_lifetime_as_ttl(
+async def test_the_session_key_is_cookie_name_setup_and_id_with_the_session_lifetime_as_ttl(
     make_client: MakeClient,
     redis_server: RedisPeer,
     cookie_name: str,

@@ -164,6 +164,7 @@ def _good_payload() -> dict[str, Any]:
         "t": {"fake": {"a": "access"}},
         "li": now,
         "la": now,
+        "b": "/auth/login",  # the setup it belongs to: the login path
     }
 
 
@@ -181,6 +182,9 @@ WRONG_SHAPES: list[Any] = [
     _without("u"),
     _without("li"),
     _without("la"),
+    _without("b"),
+    {**_good_payload(), "b": "/admin/auth/login"},  # another setup_oauth of the app tree
+    {**_good_payload(), "b": None},
     {**_good_payload(), "u": "alice"},
     {**_good_payload(), "u": None},
     {**_good_payload(), "u": ["fake", "alice"]},
@@ -243,8 +247,11 @@ async def test_old_key_cookie_logs_in_after_rotation_and_is_reencrypted(
     assert COOKIE in resp.cookies
     new_cookie = resp.cookies[COOKIE].value
     assert new_cookie and new_cookie != old_cookie
-    assert CookieStorage(KEY).decrypt(new_cookie) is not None
-    assert CookieStorage(OLD_KEY).decrypt(new_cookie) is None
+    new_only, old_only = CookieStorage(KEY), CookieStorage(OLD_KEY)
+    new_only.bind("/auth/login")
+    old_only.bind("/auth/login")
+    assert new_only.decrypt(new_cookie) is not None
+    assert old_only.decrypt(new_cookie) is None
 
     only_new = await make_client(secret_key=KEY)
     _set_cookie(only_new, new_cookie)

@@ -190,12 +190,16 @@ def test_transaction_cookie_round_trip_and_single_use() -> None:
     assert cookies.take(_request(jar), tx.state) == (None, name)
 
 
-def test_secure_transaction_cookies_use_the_secure_prefix() -> None:
+def test_secure_transaction_cookies_use_the_host_prefix() -> None:
+    """``__Host-`` (not ``__Secure-``, which a sibling host may set with ``Domain=``): Secure,
+    ``Path=/`` as the prefix requires, no ``Domain``."""
     response = web.Response()
     tx = new_transaction(provider="fake", next_url="/", oidc=False)
     _cookies(secure=True).add(_request({}), response, tx, "/auth/")
     (name,) = response.cookies
-    assert name.startswith("__Secure-aiohttp_oauth2-tx-") and response.cookies[name]["secure"]
+    morsel = response.cookies[name]
+    assert name.startswith("__Host-aiohttp_oauth2-tx-") and morsel["secure"]
+    assert morsel["path"] == "/" and not morsel["domain"]
 
 
 def test_at_most_five_transaction_cookies_the_oldest_goes() -> None:

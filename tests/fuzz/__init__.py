@@ -285,7 +285,9 @@ class Env:
         """A valid signed-in cookie value (what ``testing.login_as`` writes)."""
         token = token or TokenSet(access_token="at-" + user_id, expires_at=int(time.time()) + 3600)
         user = User(provider="fake", id=user_id, name=user_id)
-        payload = login_payload(user=user, provider="fake", token=token)
+        payload = login_payload(
+            user=user, provider="fake", token=token, scope=self.login.config.scope.path
+        )
         return self.seal({NAMESPACE: payload})
 
     def seal(self, session: Any, created: Any = None) -> str:

@@ -1,0 +1,88 @@
+"""The plugin's own cookies, read strictly from the raw ``Cookie`` header (SECURITY.md "Cookies").
+
+Browsers send ``name=value`` pairs joined by ``"; "``; a value never contains ``;`` (RFC 6265
+§4.1.1, §5.4). aiohttp's lenient parser (``request.cookies``) also splits on spaces inside a
+value and strips Unicode spaces around a name, so a cookie a browser stores as
+``carrier=1 __Host-x=v`` (one cookie named ``carrier``) or as ``\\u00a0__Host-x=v`` (not a
+``__Host-`` cookie: any sibling host may set it) would be read as the plugin's ``__Host-`` cookie.
+Here a pair is split on ``;`` only, then only SP and HTAB are trimmed (RFC 6265 §5.2,
+RFC 6265bis §5.6), and a name must match exactly. A name that occurs twice is ambiguous: the
+reader gets ``DUPLICATE`` and the request counts as anonymous for the plugin (never "first wins").
+One parser serves the fast login check and the full session load, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from aiohttp import web
+
+__all__ = ["DUPLICATE", "chunked_value", "parse_cookie_header", "plugin_cookies"]
+
+#: the value of a name that occurs more than once in one request
+DUPLICATE: Final = "\x00duplicate"
+_WS = " \t"  # the only characters trimmed around a name or a value
+
+
+def parse_cookie_header(header: str, wanted: Callable[[str], bool]) -> dict[str, str]:
+    """The pairs of ``header`` whose exact name ``wanted`` accepts; a repeated name maps to
+    ``DUPLICATE``. Pairs without ``=`` (nameless cookies) are never the plugin's."""
+    found: dict[str, str] = {}
+    for pair in header.split(";"):
+        name, eq, value = pair.partition("=")
+        if not eq:
+            continue
+        name = name.strip(_WS)
+        if not wanted(name):
+            continue
+        found[name] = DUPLICATE if name in found else value.strip(_WS)
+    return found
+
+
+def plugin_cookies(request: web.Request, wanted: Callable[[str], bool]) -> dict[str, str]:
+    """``parse_cookie_header`` over every ``Cookie`` header of ``request`` (an HTTP/2 proxy may
+    split one header into several: RFC 9113 §8.2.3 says to join them with ``"; "``)."""
+    headers = request.headers.getall("Cookie", ())
+    if not headers:
+        return {}
+    return parse_cookie_header(headers[0] if len(headers) == 1 else "; ".join(headers), wanted)
+
+
+def chunk_names(name: str) -> Callable[[str], bool]:
+    """Accepts ``name`` and its numbered chunks ``name.1`` … ``name.9``."""
+    dotted = name + "."
+
+    def wanted(candidate: str) -> bool:
+        return candidate == name or (
+            len(candidate) == len(dotted) + 1
+            and candidate.startswith(dotted)
+            and candidate[-1] in "123456789"
+        )
+
+    return wanted
+
+
+def chunked_value(found: dict[str, str], name: str, max_chunks: int) -> str | None:
+    """The whole value of cookie ``name``, reassembled from numbered chunks if it was split.
+
+    A chunked value starts with ``<count>~``; a missing, malformed or duplicated chunk gives
+    ``None`` (anonymous). A tampered chunk fails decryption later: the AEAD covers the whole.
+    """
+    first = found.get(name)
+    if first is None or first == DUPLICATE:
+        return None
+    if any(value == DUPLICATE for value in found.values()):
+        return None  # any repeated chunk makes the whole cookie ambiguous
+    count, sep, head = first.partition("~")
+    if not sep:
+        return first
+    if not (count.isascii() and count.isdigit()) or not 2 <= int(count) <= max_chunks:
+        return None
+    parts = [head]
+    for index in range(1, int(count)):
+        chunk = found.get(f"{name}.{index}")
+        if chunk is None:
+            return None
+        parts.append(chunk)
+    return "".join(parts)
