@@ -1,8 +1,9 @@
 """ID token validation (OIDC Core §3.1.3.7) and the JWKS cache; the only importer of pyjwt.
 
 pyjwt checks signatures and registered claims; this module adds what it leaves to the caller:
-the algorithm allow-list per provider, ``crit``, key selection by ``kid``/``kty``/``use``,
-``azp``, ``iat`` bounds, ``nonce`` and ``sub`` (SECURITY.md 15-17).
+the algorithm allow-list per provider, ``crit``, explicit typing (``typ``), key selection by
+``kid``/``kty``/``use``, NumericDate types, ``azp``, ``iat`` bounds, ``nonce`` and ``sub``
+(SECURITY.md 15-17).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import binascii
 import hmac
 import json
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -33,6 +35,14 @@ MAX_KEYS = 100  # a JWKS with more keys than this is truncated (hostile-provider
 REFETCH_COOLDOWN = 60.0  # seconds between refetches caused by unknown kids
 LEEWAY = 60  # seconds of clock skew tolerated on exp/iat
 MAX_IAT_AGE = 600  # an ID token issued longer ago than this is refused
+#: the JOSE ``typ`` values an ID token may carry, compared case-insensitively (RFC 7515 §4.1.9:
+#: ``application/`` may be left out). Absent is fine too: OpenID Connect Core defines no type
+#: for ID tokens. Any other value is an explicitly typed other kind of JWT (RFC 8725 §3.11):
+#: ``at+jwt`` (an RFC 9068 access token, which a provider may sign with the same key),
+#: ``logout+jwt``, ``secevent+jwt``, ... and is refused.
+ID_TOKEN_TYPES = frozenset({"jwt", "application/jwt"})
+#: claims that are NumericDates (RFC 7519 §2, OIDC Core §2): when present, a JSON number
+NUMERIC_DATE_CLAIMS = ("exp", "iat", "nbf", "auth_time")
 
 
 class _Key:
@@ -144,6 +154,9 @@ async def validate_id_token(
         raise InvalidIDToken()
     if "crit" in header:  # we implement no JWS extensions (RFC 7515 §4.1.11)
         raise InvalidIDToken()
+    if "typ" in header and not _is_id_token_type(header["typ"]):
+        logger.warning("ID token refused: typ %s", safe(header["typ"]))
+        raise InvalidIDToken()
     if kid is not None and not isinstance(kid, str):
         raise InvalidIDToken()
     key = _select_key(await jwks.keys(http, limits, jwks_uri), kid, alg)
@@ -169,11 +182,27 @@ async def validate_id_token(
     return claims
 
 
+def _is_id_token_type(typ: object) -> bool:
+    return isinstance(typ, str) and typ.lower() in ID_TOKEN_TYPES
+
+
+def _is_numeric_date(value: object) -> bool:
+    """A JSON number (RFC 7519 §2): not a numeric string, not a boolean, not NaN or infinite.
+    pyjwt reads ``"1700000000"`` and ``true`` as numbers, so this is checked here."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
 def _check_claims(claims: dict[str, Any], *, client_id: str, nonce: str | None, now: float) -> None:
     """The checks of OIDC Core §3.1.3.7 that pyjwt does not make."""
     problem: str | None = None
     iat, sub, aud, azp = claims.get("iat"), claims.get("sub"), claims.get("aud"), claims.get("azp")
-    if isinstance(iat, bool) or not isinstance(iat, int | float):
+    wrong = [name for name in NUMERIC_DATE_CLAIMS if name in claims]
+    wrong = [name for name in wrong if not _is_numeric_date(claims[name])]
+    if wrong:
+        problem = f"{wrong[0]} is not a NumericDate"
+    elif not isinstance(iat, int | float):  # required by pyjwt; a number, checked above
         problem = "iat type"
     elif iat > now + LEEWAY or iat < now - MAX_IAT_AGE - LEEWAY:
         problem = "iat out of range"

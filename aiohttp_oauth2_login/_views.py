@@ -56,6 +56,10 @@ _KNOWN_ERRORS = frozenset(
 )
 #: tokens must never arrive on the front channel (code flow only, SECURITY.md 1)
 _FRONT_CHANNEL_TOKENS = ("access_token", "id_token", "token")
+#: characters of a provider's ``error_description`` an error page shows at most
+MAX_SHOWN_DESCRIPTION = 300
+#: characters of it looked at at all (the URL is at most 8 KiB; this bounds the work further)
+_MAX_READ_DESCRIPTION = 4 * MAX_SHOWN_DESCRIPTION
 
 
 def _one(query: MultiMapping[str], name: str, *, required: bool = False) -> str | None:
@@ -73,17 +77,46 @@ def _one(query: MultiMapping[str], name: str, *, required: bool = False) -> str 
     return value
 
 
+def _description(query: MultiMapping[str]) -> str | None:
+    """The provider's ``error_description``, made fit to show: never a reason to refuse.
+
+    It is display-only text (RFC 6749 §4.1.2.1) that real providers fill with CR/LF (Microsoft
+    Entra ID), non-ASCII or long text, so it is sanitised instead of checked. Repeated, none is
+    shown (which one would be the provider's?) and the answer still follows ``error``.
+    """
+    values = query.getall("error_description", [])
+    return _sanitise_description(values[0]) if len(values) == 1 else None
+
+
+def _sanitise_description(text: str) -> str | None:
+    """``text`` as one line of plain text: every control, format (bidi overrides, zero-width),
+    separator or unassigned character becomes a space, each run of white space one space, and at
+    most ``MAX_SHOWN_DESCRIPTION`` characters are kept (then an ellipsis). ``None`` when nothing
+    is left. Not escaped: the page escapes it where it renders it (``_pages.error_response``).
+    """
+    head = text[:_MAX_READ_DESCRIPTION]
+    shown = " ".join("".join(ch if ch.isprintable() else " " for ch in head).split())
+    if not shown:
+        return None
+    if len(shown) > MAX_SHOWN_DESCRIPTION or len(text) > len(head):
+        shown = shown[:MAX_SHOWN_DESCRIPTION].rstrip() + "\u2026"
+    return shown
+
+
 def _provider_error(error: str, description: str | None) -> LoginFlowError:
-    """Map ``error=...`` on the callback; the description is truncated and escaped later."""
+    """Map ``error=...`` of the callback (RFC 6749 §4.1.2.1): the status follows ``error`` alone;
+    the sanitised ``description`` only rides along to be shown, escaped, on the HTML page."""
+    exc: LoginFlowError
     if error == "access_denied":
-        return AccessDenied()
-    if error in ("server_error", "temporarily_unavailable"):
-        return ProviderError(f"The sign-in provider reported a temporary problem ({error}).")
-    shown = error if error in _KNOWN_ERRORS else "error"
-    text = f"The sign-in provider refused the request ({shown})."
-    if description:
-        text += f" It said: {description[:200]}"
-    return InvalidRequest(text, error=shown if shown != "error" else "invalid_request")
+        exc = AccessDenied()
+    elif error in ("server_error", "temporarily_unavailable"):
+        exc = ProviderError(f"The sign-in provider reported a temporary problem ({error}).")
+    else:
+        shown = error if error in _KNOWN_ERRORS else "error"
+        text = f"The sign-in provider refused the request ({shown})."
+        exc = InvalidRequest(text, error=shown if shown != "error" else "invalid_request")
+    exc.provider_description = description
+    return exc
 
 
 class LoginViews:
@@ -205,7 +238,7 @@ class LoginViews:
         code = _one(query, "code")
         iss = _one(query, "iss")
         error = _one(query, "error")
-        description = _one(query, "error_description")
+        description = _description(query)  # display-only: never refuses (SECURITY.md 11)
         if any(name in query for name in _FRONT_CHANNEL_TOKENS):
             raise InvalidRequest("The sign-in response carried tokens in the URL; refused.")
         http, limits = self.login.http, self.config.limits

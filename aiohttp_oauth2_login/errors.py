@@ -52,6 +52,10 @@ class OAuthLoginError(Exception):
     error: str = "server_error"
     status: int = 500
     description: str = "Sign-in failed."
+    #: the provider's own ``error_description`` of a failed callback, sanitised (one line, no
+    #: control characters, at most a few hundred characters): shown escaped on the HTML error
+    #: page as the provider's words, never in JSON, never logged; ``None`` for every other error
+    provider_description: str | None = None
 
     def __init__(self, description: str | None = None, *, error: str | None = None) -> None:
         if description is not None:

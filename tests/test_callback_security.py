@@ -431,7 +431,8 @@ async def test_transaction_is_consumed_when_the_callback_fails(
     cb = await begin(client)
     first = await deliver(client, cb)
     leaks = leaked_values(fake, cb)
-    await assert_error_page(first, status, leaks=leaks)
+    # deny: the provider's error_description is shown (sanitised, escaped; SECURITY.md 11)
+    await assert_error_page(first, status, leaks=leaks, upstream=mode != "deny")
     fake.reset()
     replay = await deliver(client, cb, cb.replaced("iss", fake.issuer))  # a repaired callback
     await assert_error_page(replay, 400, leaks=leaks)
@@ -545,8 +546,10 @@ async def test_access_denied_is_403_cancelled(client: Client, fake: FakeProvider
     cb = await begin(client)
     assert cb.get("error") == "access_denied"
     resp = await deliver(client, cb)
-    text = await assert_error_page(resp, 403, leaks=leaked_values(fake, cb))
+    # the provider's error_description is the one upstream text shown, labelled and escaped
+    text = await assert_error_page(resp, 403, leaks=leaked_values(fake, cb), upstream=False)
     assert "cancelled" in text
+    assert "said: \u201cThe user denied the request (failure mode &#x27;deny&#x27;).\u201d" in text
     assert fake.calls["token"] == 0
     await assert_anonymous(client)
 

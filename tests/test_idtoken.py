@@ -562,3 +562,93 @@ async def test_several_accepted_issuers(
     assert (await run("issuer.example"))["iss"] == "issuer.example"
     with pytest.raises(InvalidIDToken):
         await run("https://issuer.example.evil")
+
+
+# ---- explicit typing (RFC 8725 §3.11) and NumericDate types (RFC 7519 §2) -------------------
+
+
+def mint_typed(header: dict[str, Any], payload: dict[str, Any] | None = None) -> str:
+    """An RS256 token signed by key ``a`` with exactly ``header`` (pyjwt would add ``typ``)."""
+    signing_input = f"{b64json(header)}.{b64json(claims() if payload is None else payload)}"
+    signature = rsa_key("a").sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{b64(signature)}"
+
+
+@pytest.mark.parametrize(
+    "typ",
+    [
+        "at+jwt",  # RFC 9068 access token, possibly signed with the same key
+        "AT+JWT",
+        "application/at+jwt",
+        "Application/At+JWT",
+        "logout+jwt",  # OIDC Back-Channel Logout token
+        "secevent+jwt",  # RFC 8417 security event token
+        "token-introspection+jwt",
+        "id_token+jwt",  # not a registered type: anything but JWT is refused
+        "JOSE",
+        "JWT ",
+        " jwt",
+        "",
+        None,
+        1,
+        True,
+        ["JWT"],
+        {"typ": "JWT"},
+    ],
+)
+async def test_explicitly_typed_other_tokens_are_refused(check: Any, typ: Any) -> None:
+    with pytest.raises(InvalidIDToken):
+        await check(mint_typed({"alg": "RS256", "kid": "a", "typ": typ}))
+
+
+@pytest.mark.parametrize("typ", [DROP, "JWT", "jwt", "Jwt", "application/jwt", "APPLICATION/JWT"])
+async def test_plain_jwt_type_or_none_is_accepted(check: Any, typ: Any) -> None:
+    header: dict[str, Any] = {"alg": "RS256", "kid": "a"}
+    if typ is not DROP:
+        header["typ"] = typ
+    assert (await check(mint_typed(header)))["sub"] == "user-1"
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+#: NumericDate claims (RFC 7519 §2: a JSON number) in another JSON type; pyjwt reads numeric
+#: strings and booleans as numbers, so each of these validated before
+NOT_NUMERIC_DATES: dict[str, Any] = {
+    "exp_numeric_string": lambda now: {"exp": str(now + 300)},
+    "exp_padded_string": lambda now: {"exp": f" {now + 300}"},
+    "iat_numeric_string": lambda now: {"iat": str(now)},
+    "nbf_numeric_string": lambda now: {"nbf": str(now - 10)},
+    "nbf_false": lambda now: {"nbf": False},
+    "nbf_null": lambda now: {"nbf": None},
+    "auth_time_numeric_string": lambda now: {"auth_time": str(now - 5)},
+    "auth_time_true": lambda now: {"auth_time": True},
+    "auth_time_null": lambda now: {"auth_time": None},
+    "auth_time_list": lambda now: {"auth_time": [now - 5]},
+    "auth_time_object": lambda now: {"auth_time": {"$date": now - 5}},
+    "auth_time_nan": lambda now: {"auth_time": float("nan")},
+    "auth_time_infinity": lambda now: {"auth_time": float("inf")},
+    "exp_infinity": lambda now: {"exp": float("inf")},
+}
+
+
+@pytest.mark.parametrize("name", list(NOT_NUMERIC_DATES))
+async def test_numeric_dates_must_be_json_numbers(check: Any, name: str) -> None:
+    token = mint_typed({"alg": "RS256", "kid": "a"}, claims(**NOT_NUMERIC_DATES[name](_now())))
+    with pytest.raises(InvalidIDToken):
+        await check(token)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param(lambda now: {"exp": now + 300.5, "iat": now - 0.25}, id="fractional"),
+        pytest.param(lambda now: {"nbf": now - 10, "auth_time": now - 5}, id="nbf-auth_time"),
+        pytest.param(lambda now: {"auth_time": float(now - 5)}, id="auth_time-float"),
+        pytest.param(lambda now: {"exp": 10**12}, id="far-future-exp"),
+    ],
+)
+async def test_json_number_dates_are_accepted(check: Any, changes: Any) -> None:
+    token = mint_typed({"alg": "RS256", "kid": "a"}, claims(**changes(_now())))
+    assert (await check(token))["sub"] == "user-1"

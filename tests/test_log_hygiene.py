@@ -20,7 +20,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import aiohttp
 import pytest
@@ -207,3 +207,37 @@ async def test_failures(
         resp = await browser.login()
         assert resp.status == 401, resp.status
     _assert_no_secret(all_logs, browser)
+
+
+async def test_a_provider_error_description_is_never_logged_raw(
+    browser: Browser, fake: FakeProvider, all_logs: pytest.LogCaptureFixture
+) -> None:
+    """SECURITY.md 11: Microsoft Entra ID's ``access_denied`` with CR/LF, made 6,000 characters
+    long: a 403 page; the plugin logs none of it, the access log only percent-encoded and cut."""
+    start = await browser.get("/auth/login/fake")
+    state = dict(parse_qsl(urlsplit(start.headers["Location"]).query))["state"]
+    description = (
+        "AADSTS65004: User declined to consent to access the app.\r\n"
+        "Trace ID: 255d1aef-8c98-452f-ac51-23d051240864\r\n"
+        "Correlation ID: fb3d2015-bc17-4bb9-bb85-30c5cf1aaaa7\r\n" + "Z" * 6000
+    )
+    query = "&".join(
+        [
+            "error=access_denied",
+            "error_description=" + quote(description, safe=""),
+            "state=" + state,
+            "iss=" + quote(fake.issuer, safe=""),
+        ]
+    )
+    resp = await browser.get(f"/auth/callback/fake?{query}")
+    assert resp.status == 403
+    for record in all_logs.records:
+        message = record.getMessage()
+        assert "User declined" not in message, message
+        assert "\r" not in message and "\n" not in message.rstrip("\n"), message
+        if record.name.startswith("aiohttp_oauth2_login"):
+            assert "Z" * 20 not in message and "255d1aef" not in message, message
+        if record.name == "aiohttp.access":
+            assert len(message) < 2600, len(message)
+        for secret in browser.secrets():  # the state, the nonce, the PKCE challenge
+            assert secret not in message, message

@@ -8,10 +8,11 @@ anything, and signed with any of those keys, the RSA public key as an HMAC secre
 Properties: only ``InvalidIDToken``/``ProviderError`` (the package's own errors) are raised;
 garbage never validates; a token validates only when it is signed by the key its ``alg`` and
 ``kid`` select (RS256 by ``rsa-1`` or ES256 by ``ec-1``, the kid absent or naming that key, no
-``crit``), and only when its claims pass an independent oracle of OIDC Core §3.1.3.7 (exact
-``iss``, ``aud`` containing the client, ``azp`` with several audiences, ``exp`` in the future,
-``iat`` neither in the future nor older than ten minutes, the transaction's ``nonce``, a
-non-empty ``sub``); made-up kids make at most one JWKS refetch per cooldown.
+``crit``, no ``typ`` but JWT: RFC 8725 §3.11), and only when its claims pass an independent
+oracle of OIDC Core §3.1.3.7 (``exp``, ``iat``, ``nbf``, ``auth_time`` JSON numbers as RFC 7519
+§2 says, exact ``iss``, ``aud`` containing the client, ``azp`` with several audiences, ``exp`` in
+the future, ``iat`` neither in the future nor older than ten minutes, the transaction's
+``nonce``, a non-empty ``sub``); made-up kids make at most one JWKS refetch per cooldown.
 
 Examples per input in the ``ci`` profile (see conftest.py):
 
@@ -232,12 +233,27 @@ def test_garbage_never_validates(validator: Validator, token: str) -> None:
 # ---- random headers, real signatures, valid claims ------------------------------------------
 
 KIDS = ("rsa-1", "ec-1", "oct-1", "enc-1", "made-up", "")
+#: JOSE ``typ`` values: only absent, JWT and application/jwt (any case) are ID tokens
+TYPES = (
+    "JWT",
+    "jwt",
+    "application/jwt",
+    "Application/JWT",
+    "at+jwt",
+    "AT+JWT",
+    "application/at+jwt",
+    "logout+jwt",
+    "secevent+jwt",
+    "JOSE",
+    "JWT ",
+    "",
+)
 ALGS = ("RS256", "ES256", "HS256", "none", "None", "RS512", "PS256", "ES384", "EdDSA", "rs256")
 headers = st.fixed_dictionaries(
     {"alg": st.sampled_from(["RS256", "ES256"]) | st.sampled_from(ALGS) | _scalars},
     optional={
         "kid": st.sampled_from(KIDS) | _scalars,
-        "typ": st.sampled_from(["JWT", "at+jwt"]) | _scalars,
+        "typ": st.sampled_from(TYPES) | _scalars,
         "crit": st.just(["exp"]) | json_values,
         "b64": st.booleans() | _scalars,
         "jku": st.just("https://evil.example/jwks"),
@@ -249,8 +265,13 @@ headers = st.fixed_dictionaries(
 
 
 def accepted_signature(header: dict[str, Any], signer: str) -> bool:
-    """The only (header, signer) pairs that may validate."""
+    """The only (header, signer) pairs that may validate (RFC 8725 §3.11: an explicit ``typ``
+    other than JWT is another kind of token)."""
     if "crit" in header:
+        return False
+    if "typ" in header and not (
+        isinstance(header["typ"], str) and header["typ"].lower() in ("jwt", "application/jwt")
+    ):
         return False
     kid = header.get("kid")
     if header.get("alg") == "RS256" and signer == "rsa":
@@ -269,6 +290,10 @@ def accepted_signature(header: dict[str, Any], signer: str) -> bool:
 @example(header={"alg": "RS256", "kid": "rsa-1", "crit": ["exp"]}, signer="rsa")
 @example(header={"alg": "RS256", "kid": "rsa-1"}, signer="rsa")
 @example(header={"alg": "ES256"}, signer="ec")
+@example(header={"alg": "RS256", "kid": "rsa-1", "typ": "at+jwt"}, signer="rsa")
+@example(header={"alg": "RS256", "kid": "rsa-1", "typ": "application/at+jwt"}, signer="rsa")
+@example(header={"alg": "RS256", "kid": "rsa-1", "typ": "logout+jwt"}, signer="rsa")
+@example(header={"alg": "RS256", "kid": "rsa-1", "typ": "application/JWT"}, signer="rsa")
 def test_random_headers(validator: Validator, header: dict[str, Any], signer: str) -> None:
     token = mint(header, good_claims(int(time.time())), signer)
     claims = outcome(validator, token)
@@ -306,6 +331,7 @@ def _claims(now: int) -> st.SearchStrategy[dict[str, Any]]:
             "exp": when(EXP),
             "iat": when(IAT),
             "nbf": when(NBF),
+            "auth_time": when(IAT),
             "nonce": st.sampled_from([NONCE, NONCE + "x", ""]) | _scalars,
             "jti": st.just("id-1") | _scalars,
             "extra": json_values,
@@ -316,15 +342,15 @@ def _claims(now: int) -> st.SearchStrategy[dict[str, Any]]:
 def claims_acceptable(c: dict[str, Any], now: float) -> bool:
     """OIDC Core §3.1.3.7 (and RFC 7519 for nbf/jti), independently of the package."""
 
-    def integer(value: Any) -> int | None:  # how RFC 7519 NumericDates are read
-        try:
-            return int(value)
-        except (TypeError, ValueError, OverflowError):
+    def number(value: Any) -> float | None:  # RFC 7519 §2 NumericDate: a JSON number
+        if isinstance(value, bool) or not isinstance(value, int | float):
             return None
+        return value if math.isfinite(value) else None
 
     aud, azp, iat = c.get("aud"), c.get("azp"), c.get("iat")
     audiences = [aud] if isinstance(aud, str) else aud
-    exp = integer(c.get("exp")) if c.get("exp") is not None else None
+    exp = number(c.get("exp"))
+    nbf = number(c.get("nbf"))
     checks = [
         c.get("iss") == ISSUER,
         isinstance(audiences, list) and all(isinstance(a, str) for a in audiences),
@@ -334,7 +360,8 @@ def claims_acceptable(c: dict[str, Any], now: float) -> bool:
         exp is not None and exp > now - LEEWAY,
         isinstance(iat, int | float) and not isinstance(iat, bool) and math.isfinite(iat),
         isinstance(iat, int | float) and now - MAX_IAT_AGE - LEEWAY <= iat <= now + LEEWAY,
-        "nbf" not in c or (integer(c["nbf"]) is not None and integer(c["nbf"]) <= now + LEEWAY),  # type: ignore[operator]
+        "nbf" not in c or (nbf is not None and int(nbf) <= now + LEEWAY),
+        "auth_time" not in c or number(c["auth_time"]) is not None,
         isinstance(c.get("sub"), str) and 0 < len(c["sub"]) <= 255,
         c.get("nonce") == NONCE,
         "jti" not in c or isinstance(c["jti"], str),
