@@ -20,7 +20,7 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp_session import AbstractStorage, Session, SessionData
 
-from ._cookies import chunk_names, chunked_value, plugin_cookies
+from ._cookies import chunked, chunked_value, plugin_cookies
 from ._crypto import Sealer
 from ._secure_cookie import SecureDeleteMixin
 from .errors import ConfigurationError
@@ -100,8 +100,8 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
         self._sealer = Sealer(parse_keys(secret_key), _INFO, prefix=_VERSION)
         self._aad = cookie_name.encode()
         self._scope: str | None = None
-        #: whether a cookie name is this storage's (the name or a numbered chunk)
-        self.wanted = chunk_names(cookie_name)
+        #: the names of this storage's cookies: the name and its numbered chunks
+        self.names = chunked(cookie_name)
         #: value tail -> (value, (user, login time, last activity) or None); see _fastpath
         self.peek_cache: OrderedDict[str, tuple[str, tuple[User, int, int] | None]] = OrderedDict()
 
@@ -153,9 +153,7 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
     def load_cookie(self, request: web.Request) -> str | None:
         """The whole cookie value, reassembled from numbered chunks (``name.1``, ...) if split,
         read strictly from the raw header (``_cookies``): a duplicated name is anonymous."""
-        return chunked_value(
-            plugin_cookies(request, self.wanted), self.cookie_name, self.max_chunks
-        )
+        return chunked_value(plugin_cookies(request, self.names), self.cookie_name, self.max_chunks)
 
     def encode(self, session: Session) -> list[str] | None:
         """The cookie values (one, or the numbered chunks) of ``session``; ``None`` when even
@@ -207,7 +205,7 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
         self, request: web.Request, response: web.StreamResponse, session: Session
     ) -> None:
         stale = tuple(
-            name for name in plugin_cookies(request, self.wanted) if name != self.cookie_name
+            name for name in plugin_cookies(request, self.names) if name != self.cookie_name
         )
         values = None if session.empty else self.encode(session)
         if values is None:

@@ -14,53 +14,95 @@ One parser serves the fast login check and the full session load, so the two can
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
 
-__all__ = ["DUPLICATE", "chunked_value", "parse_cookie_header", "plugin_cookies"]
+__all__ = [
+    "DUPLICATE",
+    "Names",
+    "chunked",
+    "chunked_value",
+    "exact",
+    "parse_cookie_header",
+    "plugin_cookies",
+    "prefixed",
+]
 
 #: the value of a name that occurs more than once in one request
 DUPLICATE: Final = "\x00duplicate"
 _WS = " \t"  # the only characters trimmed around a name or a value
 
 
-def parse_cookie_header(header: str, wanted: Callable[[str], bool]) -> dict[str, str]:
-    """The pairs of ``header`` whose exact name ``wanted`` accepts; a repeated name maps to
-    ``DUPLICATE``. Pairs without ``=`` (nameless cookies) are never the plugin's."""
-    found: dict[str, str] = {}
-    for pair in header.split(";"):
-        name, eq, value = pair.partition("=")
-        if not eq:
-            continue
-        name = name.strip(_WS)
-        if not wanted(name):
-            continue
-        found[name] = DUPLICATE if name in found else value.strip(_WS)
-    return found
+@dataclass(frozen=True, slots=True)
+class Names:
+    """The cookie names a reader wants: each starts with ``needle``; ``accept`` decides."""
+
+    needle: str
+    accept: Callable[[str], bool]
 
 
-def plugin_cookies(request: web.Request, wanted: Callable[[str], bool]) -> dict[str, str]:
-    """``parse_cookie_header`` over every ``Cookie`` header of ``request`` (an HTTP/2 proxy may
-    split one header into several: RFC 9113 §8.2.3 says to join them with ``"; "``)."""
-    headers = request.headers.getall("Cookie", ())
-    if not headers:
-        return {}
-    return parse_cookie_header(headers[0] if len(headers) == 1 else "; ".join(headers), wanted)
+def exact(name: str) -> Names:
+    return Names(name, name.__eq__)
 
 
-def chunk_names(name: str) -> Callable[[str], bool]:
-    """Accepts ``name`` and its numbered chunks ``name.1`` … ``name.9``."""
+def prefixed(prefix: str) -> Names:
+    """Every name that starts with ``prefix`` (the login transaction cookies)."""
+    return Names(prefix, _any)
+
+
+def _any(name: str) -> bool:
+    return True
+
+
+def chunked(name: str) -> Names:
+    """``name`` and its numbered chunks ``name.1`` … ``name.9``."""
     dotted = name + "."
 
-    def wanted(candidate: str) -> bool:
+    def accept(candidate: str) -> bool:
         return candidate == name or (
             len(candidate) == len(dotted) + 1
             and candidate.startswith(dotted)
             and candidate[-1] in "123456789"
         )
 
-    return wanted
+    return Names(name, accept)
+
+
+def parse_cookie_header(header: str, names: Names) -> dict[str, str]:
+    """The pairs of ``header`` with one of ``names``; a repeated name maps to ``DUPLICATE``.
+    Pairs without ``=`` (nameless cookies) are never the plugin's.
+
+    Only the pairs that start with ``names.needle`` are looked at (a protected route pays for
+    its own cookie, not for the app's other cookies); the result is exactly that of splitting
+    the whole header on ``;`` and trimming SP and HTAB.
+    """
+    found: dict[str, str] = {}
+    needle, accept = names.needle, names.accept
+    pos = header.find(needle)
+    while pos != -1:
+        start = header.rfind(";", 0, pos) + 1
+        end = header.find(";", pos)
+        if end == -1:
+            end = len(header)
+        if not header[start:pos].strip(_WS):  # ``needle`` starts this pair's name
+            name, eq, value = header[start:end].partition("=")
+            name = name.strip(_WS)
+            if eq and accept(name):
+                found[name] = DUPLICATE if name in found else value.strip(_WS)
+        pos = header.find(needle, end)
+    return found
+
+
+def plugin_cookies(request: web.Request, names: Names) -> dict[str, str]:
+    """``parse_cookie_header`` over every ``Cookie`` header of ``request`` (an HTTP/2 proxy may
+    split one header into several: RFC 9113 §8.2.3 says to join them with ``"; "``)."""
+    headers = request.headers.getall("Cookie", ())
+    if not headers:
+        return {}
+    header = headers[0] if len(headers) == 1 else "; ".join(headers)
+    return parse_cookie_header(header, names)
 
 
 def chunked_value(found: dict[str, str], name: str, max_chunks: int) -> str | None:

@@ -18,7 +18,6 @@ import aiohttp_session
 from aiohttp import web
 
 from ._cookie_storage import CACHE_SIZE, CookieStorage
-from ._cookies import DUPLICATE, chunk_names, chunked_value, parse_cookie_header, plugin_cookies
 from ._session import NAMESPACE, TOUCH_EVERY, clock_now
 from .config import OAuthConfig
 from .keys import AUTH_KEY
@@ -30,7 +29,6 @@ __all__ = [
     "PeekResult",
     "Slow",
     "check_entry",
-    "cookies_named",
     "entry_from_payload",
     "peek_user",
 ]
@@ -44,19 +42,6 @@ SLOW: Final = Slow()
 Entry = tuple[User, int, int] | None
 PeekResult = User | None | Slow
 _TAIL = 24  # base64 characters at the end of a cookie value: the 16-byte tag and then some
-
-
-def cookies_named(header: str, name: str) -> dict[str, str] | None:
-    """``name`` and ``name.N`` cookies of a raw header, parsed strictly (``_cookies``);
-    ``None`` when one of them occurs twice (the request is then anonymous for the plugin)."""
-    found = parse_cookie_header(header, chunk_names(name))
-    return None if DUPLICATE in found.values() else found
-
-
-def _cookie_value(request: web.Request, storage: CookieStorage) -> str | None:
-    """The plugin's cookie (chunks reassembled) straight from the raw header."""
-    found = plugin_cookies(request, storage.wanted)
-    return chunked_value(found, storage.cookie_name, storage.max_chunks) if found else None
 
 
 def _open(storage: CookieStorage, value: str, scope: str) -> Entry | Slow:
@@ -86,7 +71,7 @@ def peek_user(request: web.Request, config: OAuthConfig, storage: object) -> Pee
         return SLOW
     if AUTH_KEY in request:
         return SLOW
-    value = _cookie_value(request, storage)
+    value = storage.load_cookie(request)  # the full path's strict reader, too
     if value is None:
         return None
     # keyed by the value's tail (it holds the AES-GCM tag: unique per ciphertext), so a 3 KB

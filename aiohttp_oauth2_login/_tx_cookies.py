@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from ._cookies import DUPLICATE, plugin_cookies
+from ._cookies import DUPLICATE, exact, plugin_cookies, prefixed
 from ._crypto import Sealer
 from ._transaction import MAX_LIVE, TRANSACTION_TTL, Transaction, well_formed_state
 
@@ -45,6 +45,7 @@ class TransactionCookies:
         self.secure = secure
         self.prefix = ("__Host-" if secure else "") + base_name.removeprefix("__Host-") + "-tx-"
         self._scope = b""
+        self._names = prefixed(self.prefix)
         # states consumed by this process in the last TRANSACTION_TTL: a callback replayed
         # concurrently (both requests still carrying the cookie) is refused too
         self._consumed: OrderedDict[str, float] = OrderedDict()
@@ -59,9 +60,6 @@ class TransactionCookies:
     def path(self, login_path: str) -> str:
         """``Path=/`` for ``__Host-`` cookies (required by the prefix), else the login path."""
         return "/" if self.secure else login_path
-
-    def _wanted(self, name: str) -> bool:
-        return name.startswith(self.prefix)
 
     def _seal(self, tx: Transaction, name: str) -> str:
         plain = json.dumps(tx.to_dict(), separators=(",", ":")).encode()
@@ -103,7 +101,7 @@ class TransactionCookies:
         setup of the app tree, and expire by themselves)."""
         now = time.time()
         live: list[tuple[float, str]] = []
-        for name, value in plugin_cookies(request, self._wanted).items():
+        for name, value in plugin_cookies(request, self._names).items():
             found = None if value == DUPLICATE else self._open(value, name)
             if found is None:
                 continue
@@ -128,7 +126,7 @@ class TransactionCookies:
         if not well_formed_state(state):
             return None, None
         name = self.name(state)
-        value = plugin_cookies(request, name.__eq__).get(name)
+        value = plugin_cookies(request, exact(name)).get(name)
         if value is None:
             return None, None
         if value == DUPLICATE:  # two cookies of this name: one was planted; trust neither

@@ -25,14 +25,13 @@ from aiohttp_session.redis_storage import RedisStorage
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ._cookies import plugin_cookies
+from ._cookies import exact, plugin_cookies
 from ._fastpath import (
     SLOW,
     Entry,
     PeekResult,
     Slow,
     check_entry,
-    cookies_named,
     entry_from_payload,
 )
 from ._secure_cookie import SecureDeleteMixin
@@ -113,11 +112,8 @@ class RedisSessionStorage(SecureDeleteMixin, RedisStorage):
 
     def load_cookie(self, request: web.Request) -> str | None:
         """The session id, read strictly (``_cookies``): a duplicated name is anonymous."""
-        value = plugin_cookies(request, self._is_name).get(self.cookie_name)
+        value = plugin_cookies(request, exact(self.cookie_name)).get(self.cookie_name)
         return value if value is not None and _SESSION_ID.fullmatch(value) else None
-
-    def _is_name(self, name: str) -> bool:
-        return name == self.cookie_name
 
     async def load_session(self, request: web.Request) -> Session:
         identity = self.load_cookie(request)
@@ -312,15 +308,8 @@ class RedisPeek:
     async def peek_user(self, request: web.Request, config: OAuthConfig) -> PeekResult:
         if aiohttp_session.SESSION_KEY in request or AUTH_KEY in request:
             return SLOW
-        headers = request.headers.getall("Cookie", ())
-        if not headers:
-            return None
-        if len(headers) > 1:  # not what browsers send: let aiohttp's parser decide
-            return SLOW
-        found = cookies_named(headers[0], self.storage.cookie_name)
-        identity = found.get(self.storage.cookie_name) if found is not None else None
-        if found is None or (identity is not None and not _SESSION_ID.fullmatch(identity)):
-            return SLOW
+        # the same strict reader as the full path (``load_cookie``): a duplicate is anonymous
+        identity = self.storage.load_cookie(request)
         if identity is None:
             return None
         raw = await self.reader.get(_key(self.storage, identity))
