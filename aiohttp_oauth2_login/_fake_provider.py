@@ -57,10 +57,11 @@ CLAIMS_SUPPORTED = (
 _CHALLENGE_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 _VERIFIER_RE = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 _EMAIL_LOCAL_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action {}; frame-ancestors 'none'"
+# an origin a CSP host-source can name (no IPv6 literal, nothing that could end the directive)
+_CSP_ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.-]{1,253}(?::[0-9]{1,5})?", re.ASCII)
 _HTML_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
-    ),
+    "Content-Security-Policy": _CSP.format("'self'"),
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -236,7 +237,19 @@ def _redirect(location: str) -> web.Response:
     return web.Response(status=302, headers={"Location": location, **_NO_STORE})
 
 
-def _page(title: str, body: str, status: int = 200) -> web.Response:
+def _form_csp(redirect_uri: str) -> str:
+    """The sign-in page's CSP: its form posts here, and the answer is a 302 to the relying
+    party, which browsers check against ``form-action`` too (CSP Level 3 §6.4.1)."""
+    parts = urlsplit(redirect_uri)
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    if _CSP_ORIGIN_RE.fullmatch(origin):
+        return _CSP.format(f"'self' {origin}")
+    return _CSP.format("*")  # an origin CSP cannot name (IPv6 literal): a dev tool, not a lock
+
+
+def _page(
+    title: str, body: str, status: int = 200, headers: Mapping[str, str] = _HTML_HEADERS
+) -> web.Response:
     """A self-contained HTML page; *body* must already be escaped."""
     text = (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -244,7 +257,7 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
         f'<meta name="robots" content="noindex"><title>{html.escape(title)}</title>'
         f"<style>{_CSS}</style></head><body><main>{body}</main></body></html>\n"
     )
-    return web.Response(text=text, status=status, content_type="text/html", headers=_HTML_HEADERS)
+    return web.Response(text=text, status=status, content_type="text/html", headers=headers)
 
 
 def _error_page(message: str, status: int = 400) -> web.Response:
@@ -763,7 +776,8 @@ class FakeProvider:
             '</button><button type="submit" name="action" value="deny" class="secondary">'
             "Cancel</button></div></form>"
         )
-        return _page(self.title, body)
+        csp = _form_csp(auth.redirect_uri)
+        return _page(self.title, body, headers={**_HTML_HEADERS, "Content-Security-Policy": csp})
 
     async def _authorize_submit(self, request: web.Request) -> web.Response:
         self.calls["authorize_submit"] += 1

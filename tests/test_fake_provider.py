@@ -264,8 +264,11 @@ async def test_sign_in_page(client: Client, fake: FakeProvider) -> None:
     assert resp.status == 200
     assert resp.content_type == "text/html"
     csp = resp.headers["Content-Security-Policy"]
+    # the form posts here and the answer redirects to the relying party: browsers check both
+    # against form-action (CSP Level 3 §6.4.1), so the redirect URI's origin is allowed too
     assert csp == (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https://rp.example; "
+        "frame-ancestors 'none'"
     )
     assert resp.headers["Cache-Control"] == "no-store"
     page = await resp.text()
@@ -280,6 +283,26 @@ async def test_sign_in_page(client: Client, fake: FakeProvider) -> None:
     assert "http" + "s://" not in page.split("<main>")[0]  # no external resources
     assert fake.calls["authorize"] == 1
     assert fake.authorize_requests[0]["client_id"] == "test-client"
+
+
+@pytest.mark.parametrize(
+    ("redirect_uri", "form_action"),
+    [
+        ("http://127.0.0.1:8080/auth/callback/dev", "'self' http://127.0.0.1:8080"),
+        ("https://App.Example:8443/cb?x=1", "'self' https://app.example:8443"),
+        ("http://[::1]:8080/cb", "*"),  # no CSP host-source names an IPv6 literal
+        ("https://user@rp.example/cb", "*"),
+    ],
+)
+async def test_sign_in_page_form_action_follows_the_redirect_uri(
+    client: Client, redirect_uri: str, form_action: str
+) -> None:
+    _, challenge = pkce()
+    resp = await client.get("/authorize", params=auth_params(challenge, redirect_uri=redirect_uri))
+    assert resp.status == 200, await resp.text()
+    directives = [d.strip() for d in resp.headers["Content-Security-Policy"].split(";")]
+    assert f"form-action {form_action}" in directives
+    assert "default-src 'none'" in directives and "frame-ancestors 'none'" in directives
 
 
 async def open_interaction(client: Client) -> tuple[str, dict[str, str]]:

@@ -29,6 +29,7 @@ from playwright.async_api import (
 from yarl import URL
 
 from aiohttp_oauth2_login.providers import OIDCProvider
+from aiohttp_oauth2_login.testing import oidc_provider_for
 from example_app import create_app
 
 from ._harness import ARTIFACTS, Peer, Served, build_rp, require_chromium
@@ -427,3 +428,24 @@ async def test_a_replayed_callback_shows_the_error_page(
     await expect(page.get_by_role("link", name="Try again")).to_be_visible()
     assert "code=" not in await page.content()  # the page never echoes the URL
     assert csp.of(app) == []
+
+
+async def test_the_testing_kits_provider_on_an_origin_of_its_own(
+    context: BrowserContext, start_app: Any, fake_provider_factory: Any, csp: CspWatch
+) -> None:
+    """The testing kit's fake provider, served apart from the app (as a user's test suite
+    runs it): its sign-in form posts to itself and the answer redirects to the app, which
+    Chromium checks against the page's ``form-action`` too."""
+    fake = await fake_provider_factory()  # shows its sign-in page (no auto-approve)
+
+    async def build(origin: str) -> web.Application:
+        return build_rp(origin, [oidc_provider_for(fake)], userinfo_path="/userinfo")
+
+    app: Served = await start_app(build)
+    page = await context.new_page()
+    await page.goto(app.url("/private"))
+    await expect(page).to_have_url(re.compile(re.escape(f"{fake.issuer}/authorize")))
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(app.url("/private"))
+    await expect(page.locator("body")).to_contain_text('"id": "alice"')
+    assert not csp.seen, csp.seen
