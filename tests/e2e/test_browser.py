@@ -86,6 +86,23 @@ async def context(request: pytest.FixtureRequest) -> AsyncIterator[BrowserContex
             await browser.close()
 
 
+async def hold_in_pairs(context: BrowserContext, url_prefix: str) -> list[Route]:
+    """Hold the requests to ``url_prefix…`` until a second one is there too, then let both go:
+    two tabs' requests are then certainly concurrent. Returns the held routes (to count)."""
+    held: list[Route] = []
+    both_there = asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        held.append(route)
+        if len(held) == 2:
+            both_there.set()
+        await asyncio.wait_for(both_there.wait(), TIMEOUT_MS / 1000)
+        await route.continue_()
+
+    await context.route(re.compile(re.escape(url_prefix)), hold)
+    return held
+
+
 async def serve_example_app(start_app: Any, environ: dict[str, str] | None = None) -> Served:
     async def build(origin: str) -> web.Application:
         return create_app(public_url=origin, environ=environ or {})
@@ -135,17 +152,7 @@ async def test_two_tabs_sign_in_at_once(context: BrowserContext, start_app: Any)
     restoring two protected tabs does the same).
     """
     app = await serve_example_app(start_app)
-    held: list[Route] = []
-    both_there = asyncio.Event()
-
-    async def hold_login_start(route: Route) -> None:
-        held.append(route)
-        if len(held) == 2:
-            both_there.set()
-        await asyncio.wait_for(both_there.wait(), TIMEOUT_MS / 1000)
-        await route.continue_()
-
-    await context.route(re.compile(re.escape(app.url("/auth/login/dev?"))), hold_login_start)
+    held = await hold_in_pairs(context, app.url("/auth/login/dev?"))
     first, second = await context.new_page(), await context.new_page()
     for page in (first, second):
         await page.goto(app.url("/"))

@@ -45,7 +45,7 @@ from yarl import URL
 from aiohttp_oauth2_login.testing import FakeAccount, FakeProvider, oidc_provider_for
 
 from ._harness import ARTIFACTS, build_rp, require_chromium
-from .test_browser import CHROMIUM_ARGS, TIMEOUT_MS, _failed
+from .test_browser import CHROMIUM_ARGS, TIMEOUT_MS, _failed, hold_in_pairs
 
 SITE = "example.test"
 APP_HOST = f"app.{SITE}"
@@ -456,17 +456,7 @@ async def test_the_victims_own_logins_in_two_tabs_at_once(
     sites.fake.auto_approve = True  # as alice, without a page of the provider
     sites.gate.open.clear()
     login = sites.app(f"/auth/login/{PROVIDER}?")
-    held: list[Route] = []
-    both_there = asyncio.Event()
-
-    async def hold_login_start(route: Route) -> None:
-        held.append(route)
-        if len(held) == 2:
-            both_there.set()
-        await asyncio.wait_for(both_there.wait(), TIMEOUT_MS / 1000)
-        await route.continue_()
-
-    await victim.route(re.compile(re.escape(login)), hold_login_start)
+    held = await hold_in_pairs(victim, login)
     first, second = await victim.new_page(), await victim.new_page()
     navigations = asyncio.gather(
         first.goto(sites.app(f"/auth/login/{PROVIDER}?next=/private?tab=1")),
