@@ -3,7 +3,8 @@
 Ten requests of one browser that find the access token expired share one refresh. Requests that
 arrive a moment later still carrying the old cookie get the recent result instead of presenting
 a refresh token that rotation has already retired (which providers treat as token theft and
-answer by revoking the whole grant).
+answer by revoking the whole grant). A result that could not be written to the session store
+yet (Redis down) is kept until it is: ``keep`` / ``written``.
 """
 
 from __future__ import annotations
@@ -32,13 +33,34 @@ class RefreshCoordinator:
     def __init__(self) -> None:
         self._running: dict[str, asyncio.Future[TokenSet]] = {}
         self._recent: OrderedDict[str, tuple[float, TokenSet]] = OrderedDict()
+        self._unsaved: dict[str, TokenSet] = {}
 
     def recent(self, refresh_token: str) -> TokenSet | None:
-        """The result of a refresh of this token within the last ``RECENT_TTL`` seconds."""
-        hit = self._recent.get(_key(refresh_token))
+        """The result of a refresh of this token within the last ``RECENT_TTL`` seconds, or
+        one not written to the session store yet (however old)."""
+        key = _key(refresh_token)
+        unsaved = self._unsaved.get(key)
+        if unsaved is not None:
+            return unsaved
+        hit = self._recent.get(key)
         if hit is None or time.monotonic() - hit[0] >= RECENT_TTL:
             return None
         return hit[1]
+
+    def keep(self, refresh_token: str, result: TokenSet) -> None:
+        """Hold ``result`` (the refresh of ``refresh_token``, which the provider may have rotated
+        away) until ``written``: until then every request still carrying the old token gets it,
+        and the old token is never presented again."""
+        self._unsaved[_key(refresh_token)] = result
+
+    def written(self, refresh_token: str) -> None:
+        """The result of refreshing ``refresh_token`` is in the session store (or moot)."""
+        self._unsaved.pop(_key(refresh_token), None)
+
+    @property
+    def unsaved(self) -> int:
+        """How many refresh results wait for the session store."""
+        return len(self._unsaved)
 
     async def refresh(self, refresh_token: str, job: Callable[[], Awaitable[TokenSet]]) -> TokenSet:
         """Run ``job`` unless a refresh of this token is running or just finished; share it."""

@@ -85,9 +85,21 @@ class OAuthLogin:
         if isinstance(storage, CookieStorage):
             self.peek = _cookie_peek(storage)
         if isinstance(storage, RedisStorage):
-            from .redis import RedisPeek, RedisRefreshLock, RedisSessionStorage
+            from .redis import RedisPeek, RedisRefreshLock, RedisSessionStorage, client_warnings
 
-            self.refresh_lock = RedisRefreshLock(storage._redis, prefix=storage.cookie_name)
+            # waiters give up once a holder has had time for the refresh itself (the provider
+            # call) and the Redis reads and writes around it
+            wait = config.limits.total_timeout + 5.0
+            self.refresh_lock = RedisRefreshLock(
+                storage._redis, prefix=storage.cookie_name, wait=wait
+            )
+            if not owns_redis:
+                for problem in client_warnings(storage._redis):
+                    logger.warning(
+                        "the Redis client of the session storage: %s; build it with "
+                        "aiohttp_oauth2_login.redis.redis_client(url)",
+                        problem,
+                    )
             if isinstance(storage, RedisSessionStorage):
                 self.peek = RedisPeek(storage).peek_user
         self._owns_redis = owns_redis
@@ -158,6 +170,8 @@ class OAuthLogin:
         finally:
             await self._http.close()
             self._http = None
+            if self.refresh_lock is not None:  # refreshed tokens not yet written are lost
+                await self.refresh_lock.aclose()
             if self._owns_redis and isinstance(self.storage, RedisStorage):
                 await self.storage._redis.aclose()
 

@@ -7,11 +7,13 @@ it expires and once after a 401, and writes refreshed tokens back to the session
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Coroutine, Generator
 from types import TracebackType
 from typing import Any
 
+import aiohttp_session
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs, web
 from yarl import URL
 
@@ -170,6 +172,7 @@ class AuthenticatedClient:
             await drop_tokens(self._request, self.provider)
             raise ReauthenticationRequired()
         login, provider = self._login, self._provider
+        spent = token.refresh_token
 
         async def refresh() -> TokenSet:
             return await provider.refresh(
@@ -180,16 +183,31 @@ class AuthenticatedClient:
             shared = await session_id(self._request)
             if login.refresh_lock is None or shared is None:
                 return await refresh()
+            from . import redis as redis_sessions  # optional dependency: only with Redis
+
+            storage = self._request[aiohttp_session.STORAGE_KEY]
+            keep = provider.keeps_id_token
             # several instances share this session: one refresh, under a Redis lock
-            async with login.refresh_lock.hold(shared):
+            async with login.refresh_lock.hold(shared) as held:
                 stored = await reread_tokens(self._request, self.provider)
-                if stored is not None and stored.refresh_token != token.refresh_token:
+                if stored is not None and stored.refresh_token != spent:
                     return stored  # another instance refreshed while we waited
                 fresh = await refresh()
-                await store_tokens(
-                    self._request, self.provider, fresh, keep_id_token=provider.keeps_id_token
+                # the provider may have rotated the old refresh token away: from here on the
+                # result must reach Redis (with Redis down: kept here, written when it is back,
+                # the lock held until then), or the next refresh would present a spent token
+                login.refresher.keep(spent, fresh)
+                await store_tokens(self._request, self.provider, fresh, keep_id_token=keep)
+                later = functools.partial(
+                    redis_sessions.replace_tokens,
+                    storage,
+                    shared,
+                    self.provider,
+                    spent,
+                    fresh.to_session(keep_id_token=keep),
                 )
-                await persist_now(self._request)
+                done = functools.partial(login.refresher.written, spent)
+                await held.write(persist_now(self._request), later=later, done=done)
                 return fresh
 
         try:

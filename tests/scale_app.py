@@ -50,12 +50,15 @@ class CountingLock:
         self.acquired = 0
 
     @contextlib.asynccontextmanager
-    async def hold(self, name: str) -> AsyncIterator[None]:
-        async with self.inner.hold(name):
+    async def hold(self, name: str) -> AsyncIterator[Any]:
+        async with self.inner.hold(name) as held:
             self.acquired += 1
             if self.hold_delay:
                 await asyncio.sleep(self.hold_delay)
-            yield
+            yield held
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 LOCK = web.AppKey("scale_lock", CountingLock)

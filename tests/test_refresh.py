@@ -334,3 +334,36 @@ async def test_results_are_keyed_by_a_hash_not_the_token() -> None:
     coordinator = RefreshCoordinator()
     await coordinator.refresh("a-very-secret-refresh-token", _Job())
     assert "a-very-secret-refresh-token" not in repr(vars(coordinator))
+
+
+async def test_a_result_not_yet_written_is_kept_until_it_is(
+    monkeypatch: pytest.MonkeyPatch, clock: _Clock
+) -> None:
+    """A refresh whose result could not reach the session store (Redis down) is ``keep``-t
+    however long that takes: a request still carrying the spent token gets the result, never
+    a second refresh (which would present a token the provider has rotated away)."""
+    monkeypatch.setattr(refresh_module, "RECENT_TTL", 5.0)
+    coordinator = RefreshCoordinator()
+    job = _Job()
+
+    async def refresh_and_keep() -> TokenSet:
+        result = await job()
+        coordinator.keep("rt-1", result)  # what the Redis path does before writing
+        return result
+
+    first = await coordinator.refresh("rt-1", refresh_and_keep)
+    assert coordinator.unsaved == 1
+    clock.now += 3600.0  # Redis was down for an hour: long past RECENT_TTL
+    assert coordinator.recent("rt-1") is first
+    assert await coordinator.refresh("rt-1", job) is first
+    assert job.runs == 1
+    coordinator.written("rt-1")  # in Redis now: requests read the new token from there
+    assert coordinator.unsaved == 0
+    assert coordinator.recent("rt-1") is None
+    coordinator.written("rt-1")  # idempotent
+
+
+async def test_kept_results_are_keyed_by_a_hash_not_the_token() -> None:
+    coordinator = RefreshCoordinator()
+    coordinator.keep("a-very-secret-refresh-token", TokenSet(access_token="a"))
+    assert "a-very-secret-refresh-token" not in repr(vars(coordinator))
