@@ -6,10 +6,9 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from ._cookie_storage import CookieStorage, generate_key
+from ._sessions.cookie_storage import CookieStorage, generate_key
 from ._setup import OAuthLogin, setup_oauth
+from ._version import __version__
 from .auth import get_user, login_required, logout, require_login
 from .client import AuthenticatedClient, get_client
 from .errors import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ._cookie_storage import generate_key
+from ._sessions.cookie_storage import generate_key
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,15 +15,15 @@ from aiohttp import web
 from aiohttp_session.redis_storage import RedisStorage
 from yarl import URL
 
-from . import __version__
-from ._cookie_storage import COOKIE_NAME_PATTERN, CookieStorage, generate_key, parse_keys
-from ._fastpath import SLOW, PeekResult, peek_user
-from ._http import HttpLimits
+from ._login import add_routes
+from ._oauth.http import HttpLimits
+from ._oauth.refresh import RefreshCoordinator
 from ._pages import error_response
-from ._refresh import RefreshCoordinator
-from ._tx_cookies import TransactionCookies
+from ._sessions.cookie_storage import COOKIE_NAME_PATTERN, CookieStorage, generate_key, parse_keys
+from ._sessions.peek import SLOW, PeekResult, peek_user
+from ._sessions.transactions import TransactionCookies
 from ._urls import external_path, external_url
-from ._views import add_routes
+from ._version import __version__
 from .config import (
     OAuthConfig,
     OnLogin,
@@ -39,7 +39,7 @@ from .log import logger
 from .providers.base import Provider
 
 if TYPE_CHECKING:
-    from .redis import RedisRefreshLock
+    from ._sessions.redis import RedisRefreshLock
 
 __all__ = ["OAuthLogin", "setup_oauth"]
 
@@ -85,7 +85,12 @@ class OAuthLogin:
         if isinstance(storage, CookieStorage):
             self.peek = _cookie_peek(storage)
         if isinstance(storage, RedisStorage):
-            from .redis import RedisPeek, RedisRefreshLock, RedisSessionStorage, client_warnings
+            from ._sessions.redis import (
+                RedisPeek,
+                RedisRefreshLock,
+                RedisSessionStorage,
+                client_warnings,
+            )
 
             # waiters give up once a holder has had time for the refresh itself (the provider
             # call) and the Redis reads and writes around it
@@ -185,7 +190,7 @@ class OAuthLogin:
         if isinstance(self.storage, CookieStorage):
             self.storage.bind(scope)
         elif isinstance(self.storage, RedisStorage):
-            from .redis import RedisSessionStorage
+            from ._sessions.redis import RedisSessionStorage
 
             if isinstance(self.storage, RedisSessionStorage):
                 self.storage.bind(scope)
@@ -221,7 +226,7 @@ def _session_middleware(storage: aiohttp_session.AbstractStorage) -> Middleware:
     server-side store is down."""
     outage: tuple[type[BaseException], ...] = ()
     if isinstance(storage, RedisStorage):
-        from .redis import OUTAGE_ERRORS
+        from ._sessions.redis import OUTAGE_ERRORS
 
         outage = OUTAGE_ERRORS
     storage_key, session_key = aiohttp_session.STORAGE_KEY, aiohttp_session.SESSION_KEY
@@ -302,7 +307,7 @@ def _check_redis_url(url: object) -> None:
 def _redis_storage(url: str, *, max_age: int, secure: bool, name: str) -> RedisStorage:
     """``redis_url=``: aiohttp-session's RedisStorage with TTL = the absolute lifetime."""
     try:
-        from .redis import redis_storage
+        from ._sessions.redis import redis_storage
     except ImportError as exc:  # the optional dependency is missing
         raise ConfigurationError(
             "redis_url needs the redis client: pip install 'aiohttp-oauth2-login[redis]'"
@@ -352,7 +357,7 @@ def _choose_storage(
             )
         return existing, True
     if type(storage) is RedisStorage:  # aiohttp-session's own: add logout-everywhere & friends
-        from .redis import RedisSessionStorage
+        from ._sessions.redis import RedisSessionStorage
 
         return RedisSessionStorage.from_storage(storage), False
     if storage is not None:

@@ -11,9 +11,9 @@ from typing import Any, TypeVar, overload
 from aiohttp import hdrs, web
 
 from ._awaitable import MustAwait
-from ._fastpath import Slow
 from ._pages import SECURITY_HEADERS, error_response
-from ._session import clear_login, load_auth
+from ._sessions.access import clear_login, load_auth
+from ._sessions.peek import Slow
 from ._setup import OAuthLogin
 from .errors import LoginRefused, ProviderError, ProviderTimeout, ReauthenticationRequired
 from .keys import APP_KEY

@@ -18,7 +18,7 @@ from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs, web
 from yarl import URL
 
 from ._awaitable import MustAwait
-from ._session import (
+from ._sessions.access import (
     drop_tokens,
     load_auth,
     persist_now,
@@ -183,7 +183,7 @@ class AuthenticatedClient:
             shared = await session_id(self._request)
             if login.refresh_lock is None or shared is None:
                 return await refresh()
-            from . import redis as redis_sessions  # optional dependency: only with Redis
+            from ._sessions import redis as redis_sessions  # optional dependency: only with Redis
 
             storage = self._request[aiohttp_session.STORAGE_KEY]
             keep = provider.keeps_id_token

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from yarl import URL
 
-from ._http import HttpLimits
+from ._oauth.http import HttpLimits
 from ._urls import safe_next
 from .errors import ConfigurationError
 

@@ -24,8 +24,8 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from aiohttp_oauth2_login import _transaction
-from aiohttp_oauth2_login._cookie_storage import CookieStorage
+from aiohttp_oauth2_login._oauth import transaction as _transaction
+from aiohttp_oauth2_login._sessions.cookie_storage import CookieStorage
 from aiohttp_oauth2_login.errors import ConfigurationError
 from aiohttp_oauth2_login.testing import (
     FAILURE_MODES,

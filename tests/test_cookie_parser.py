@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiohttp_oauth2_login._cookies import (
+from aiohttp_oauth2_login._sessions.cookies import (
     DUPLICATE,
     Names,
     chunked,

@@ -43,8 +43,8 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from aiohttp_oauth2_login import get_client, get_user
-from aiohttp_oauth2_login._fastpath import Slow, peek_user
-from aiohttp_oauth2_login._session import load_auth
+from aiohttp_oauth2_login._sessions.access import load_auth
+from aiohttp_oauth2_login._sessions.peek import Slow, peek_user
 from aiohttp_oauth2_login._setup import OAuthLogin
 from aiohttp_oauth2_login.errors import ReauthenticationRequired
 from aiohttp_oauth2_login.testing import (

@@ -15,7 +15,7 @@ from aiohttp.test_utils import make_mocked_request
 from aiohttp_session import Session
 
 from aiohttp_oauth2_login import ConfigurationError, CookieStorage, generate_key
-from aiohttp_oauth2_login._cookie_storage import CHUNK_VALUE, MAX_COOKIE_BYTES, parse_keys
+from aiohttp_oauth2_login._sessions.cookie_storage import CHUNK_VALUE, MAX_COOKIE_BYTES, parse_keys
 
 from ._app import KEY, OLD_KEY
 

@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from aiohttp_oauth2_login._fake_provider import FAILURE_MODES, FakeAccount, FakeProvider
+from aiohttp_oauth2_login.testing._fake.provider import FAILURE_MODES, FakeAccount, FakeProvider
 
 Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[[web.Application], Awaitable[Client]]

@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from aiohttp_oauth2_login import _idtoken
-from aiohttp_oauth2_login._http import HttpLimits
-from aiohttp_oauth2_login._idtoken import (
+from aiohttp_oauth2_login._oauth import idtoken as _idtoken
+from aiohttp_oauth2_login._oauth.http import HttpLimits
+from aiohttp_oauth2_login._oauth.idtoken import (
     LEEWAY,
     MAX_IAT_AGE,
     REFETCH_COOLDOWN,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import aiohttp_oauth2_login._logout as logout_module
+import aiohttp_oauth2_login._login.logout as logout_module
 from aiohttp_oauth2_login.testing import FakeProvider, login_as, login_flow
 
 from ._app import Client, MakeClient

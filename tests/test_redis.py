@@ -33,9 +33,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from yarl import URL
 
 from aiohttp_oauth2_login import ConfigurationError, TokenSet, setup_oauth
-from aiohttp_oauth2_login.errors import ProviderTimeout, ReauthenticationRequired
-from aiohttp_oauth2_login.providers import OIDCProvider
-from aiohttp_oauth2_login.redis import (
+from aiohttp_oauth2_login._sessions.redis import (
     LOCK_LEASE,
     RedisRefreshLock,
     client_warnings,
@@ -44,6 +42,8 @@ from aiohttp_oauth2_login.redis import (
     redis_client,
     replace_tokens,
 )
+from aiohttp_oauth2_login.errors import ProviderTimeout, ReauthenticationRequired
+from aiohttp_oauth2_login.providers import OIDCProvider
 from aiohttp_oauth2_login.testing import (
     FakeProvider,
     find_login,
@@ -60,7 +60,7 @@ COOKIE = "aiohttp_oauth2"
 SESSION_ID = re.compile(r"[0-9a-f]{32}")
 JSON = {"Accept": "application/json"}
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
-SOCKET_TIMEOUT = 2.0  # aiohttp_oauth2_login.redis.redis_client: socket (connect) timeout
+SOCKET_TIMEOUT = 2.0  # aiohttp_oauth2_login._sessions.redis.redis_client: socket (connect) timeout
 LIFETIME = 3600
 STARTUP_TIMEOUT = 20.0
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=15)

@@ -11,7 +11,7 @@ import jwt
 import pytest
 from aiohttp import web
 
-import aiohttp_oauth2_login._refresh as refresh_module
+import aiohttp_oauth2_login._oauth.refresh as refresh_module
 from aiohttp_oauth2_login import (
     CookieStorage,
     InvalidIDToken,
@@ -20,7 +20,7 @@ from aiohttp_oauth2_login import (
     get_client,
     login_required,
 )
-from aiohttp_oauth2_login._refresh import RefreshCoordinator
+from aiohttp_oauth2_login._oauth.refresh import RefreshCoordinator
 from aiohttp_oauth2_login.providers import OIDCProvider
 from aiohttp_oauth2_login.testing import (
     FakeProvider,

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-import aiohttp_oauth2_login._logout as logout_views
+import aiohttp_oauth2_login._login.logout as logout_views
 from aiohttp_oauth2_login import CookieStorage, get_client, login_required
 from aiohttp_oauth2_login._pages import SECURITY_HEADERS, content_security_policy, csp_origin
 from aiohttp_oauth2_login.providers import OIDCProvider

@@ -18,7 +18,7 @@ from aiohttp import web
 from yarl import URL
 
 from aiohttp_oauth2_login import ConfigurationError, CookieStorage, get_user, setup_oauth
-from aiohttp_oauth2_login.redis import key_prefix
+from aiohttp_oauth2_login._sessions.redis import key_prefix
 from aiohttp_oauth2_login.testing import FakeProvider, login_flow, oidc_provider_for
 
 from ._app import KEY, Client, private

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from aiohttp_oauth2_login import InvalidState
-from aiohttp_oauth2_login._transaction import (
+from aiohttp_oauth2_login._oauth.transaction import (
     MAX_LIVE,
     TRANSACTION_TTL,
     Transaction,
@@ -23,7 +23,7 @@ from aiohttp_oauth2_login._transaction import (
     new_transaction,
     well_formed_state,
 )
-from aiohttp_oauth2_login._tx_cookies import TransactionCookies
+from aiohttp_oauth2_login._sessions.transactions import TransactionCookies
 
 URLSAFE_43 = re.compile(r"[A-Za-z0-9_-]{43}")
 

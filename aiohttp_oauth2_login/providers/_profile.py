@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from .._http import HttpLimits, fetch_json
+from .._oauth.http import HttpLimits, fetch_json
 from ..errors import ProviderError, TokenValidationError
 from ..log import logger
 from ..tokens import TokenSet

@@ -17,8 +17,8 @@ from typing import Any, ClassVar, Literal
 import aiohttp
 from yarl import URL
 
-from .._flow import refresh_tokens, revoke_token
-from .._http import HttpLimits
+from .._oauth.http import HttpLimits
+from .._oauth.protocol import refresh_tokens, revoke_token
 from ..errors import ConfigurationError, ReauthenticationRequired
 from ..tokens import TokenSet
 from ..user import User

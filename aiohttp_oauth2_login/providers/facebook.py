@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from .._http import HttpLimits, fetch_json
+from .._oauth.http import HttpLimits, fetch_json
 from ..errors import TokenValidationError
 from ..tokens import TokenSet
 from ..user import User

@@ -20,8 +20,8 @@ from typing import Any
 
 import aiohttp
 
-from .._flow import basic_auth
-from .._http import HttpLimits, fetch_json
+from .._oauth.http import HttpLimits, fetch_json
+from .._oauth.protocol import basic_auth
 from ..errors import ConfigurationError, LoginRefused, ProviderError, TokenValidationError
 from ..log import logger
 from ..tokens import TokenSet

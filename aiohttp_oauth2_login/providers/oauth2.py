@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from .._http import HttpLimits
+from .._oauth.http import HttpLimits
 from ..tokens import TokenSet
 from ..user import User
 from ._profile import fetch_profile

@@ -12,9 +12,9 @@ from typing import Any
 
 import aiohttp
 
-from .._http import HttpLimits, fetch_json
-from .._idtoken import ASYMMETRIC_ALGORITHMS, JWKSCache, validate_id_token
-from .._singleflight import SingleFlight
+from .._oauth.http import HttpLimits, fetch_json
+from .._oauth.idtoken import ASYMMETRIC_ALGORITHMS, JWKSCache, validate_id_token
+from .._oauth.singleflight import SingleFlight
 from ..errors import ConfigurationError, InvalidIDToken, ProviderError, TokenValidationError
 from ..log import logger, safe
 from ..tokens import TokenSet

@@ -29,7 +29,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from aiohttp_oauth2_login._views import MAX_SHOWN_DESCRIPTION
+from aiohttp_oauth2_login._login.views import MAX_SHOWN_DESCRIPTION
 
 from . import (
     Callback,

@@ -33,7 +33,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from aiohttp_oauth2_login._cookie_storage import CHUNK_VALUE
+from aiohttp_oauth2_login._sessions.cookie_storage import CHUNK_VALUE
 from aiohttp_oauth2_login.tokens import TokenSet
 
 from . import (

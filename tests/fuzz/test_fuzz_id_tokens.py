@@ -44,9 +44,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from aiohttp_oauth2_login._http import HttpLimits
-from aiohttp_oauth2_login._idtoken import LEEWAY, MAX_IAT_AGE, REFETCH_COOLDOWN, JWKSCache
-from aiohttp_oauth2_login._idtoken import validate_id_token as validate
+from aiohttp_oauth2_login._oauth.http import HttpLimits
+from aiohttp_oauth2_login._oauth.idtoken import LEEWAY, MAX_IAT_AGE, REFETCH_COOLDOWN, JWKSCache
+from aiohttp_oauth2_login._oauth.idtoken import validate_id_token as validate
 from aiohttp_oauth2_login.errors import InvalidIDToken, ProviderError
 
 from . import Runner, examples, record

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from aiohttp_oauth2_login import InvalidIDToken
-from aiohttp_oauth2_login._http import DEFAULT_LIMITS
+from aiohttp_oauth2_login._oauth.http import DEFAULT_LIMITS
 from aiohttp_oauth2_login.providers import Endpoints, Google
 
 from ._recorded import (

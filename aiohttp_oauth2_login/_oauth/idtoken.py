@@ -20,10 +20,10 @@ from typing import Any
 import aiohttp
 import jwt
 
-from ._http import HttpLimits, fetch_json
-from ._singleflight import SingleFlight
-from .errors import InvalidIDToken, ProviderError
-from .log import logger, safe
+from ..errors import InvalidIDToken, ProviderError
+from ..log import logger, safe
+from .http import HttpLimits, fetch_json
+from .singleflight import SingleFlight
 
 __all__ = ["ASYMMETRIC_ALGORITHMS", "JWKSCache", "validate_id_token"]
 

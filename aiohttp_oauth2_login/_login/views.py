@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from multidict import MultiMapping
 
-from ._cookie_storage import CookieStorage
-from ._flow import authorization_url, exchange_code
-from ._logout import LogoutViews
-from ._pages import SECURITY_HEADERS, error_response, json_response, page, wants_json
-from ._session import start_login_session
-from ._transaction import check_transaction, new_transaction
-from ._urls import external_path, safe_next
-from .errors import (
+from .._oauth.protocol import authorization_url, exchange_code
+from .._oauth.transaction import check_transaction, new_transaction
+from .._pages import SECURITY_HEADERS, error_response, json_response, page, wants_json
+from .._sessions.access import start_login_session
+from .._sessions.cookie_storage import CookieStorage
+from .._urls import external_path, safe_next
+from ..errors import (
     AccessDenied,
     InvalidRequest,
     IssuerMismatch,
@@ -30,15 +29,15 @@ from .errors import (
     ProviderError,
     SessionTooLarge,
 )
-from .log import logger
-from .providers.base import Endpoints, Provider
-from .tokens import TokenSet
-from .user import User
+from ..log import logger
+from ..providers.base import Endpoints, Provider
+from ..tokens import TokenSet
+from ..user import User
 
 if TYPE_CHECKING:
-    from ._setup import OAuthLogin
+    from .._setup import OAuthLogin
 
-__all__ = ["add_routes"]
+__all__ = ["LoginViews"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -303,29 +302,3 @@ class LoginViews:
         except Exception as exc:
             logger.exception("on_login hook failed: login refused")
             raise LoginRefused() from exc
-
-
-def add_routes(login: OAuthLogin) -> None:
-    """The five routes of DESIGN.md §3 on the login sub-app (before it is mounted)."""
-    views = LoginViews(login)
-    logout = LogoutViews(login)
-    router = login.login_app.router
-    router.add_get("/login", views.chooser, name="login")
-    router.add_get("/login/{provider}", views.start, name="login_provider")
-    router.add_get("/callback/{provider}", views.callback, name="callback")
-    router.add_get("/logout", logout.confirm, name="logout")
-    router.add_post("/logout", logout.logout)
-    router.add_get("/logout/done", logout.done, name="logout_done")
-    login.login_app.middlewares.append(_no_store)
-
-
-@web.middleware
-async def _no_store(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """``Cache-Control: no-store`` on every answer of the login sub-app, errors included."""
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        exc.headers["Cache-Control"] = "no-store"
-        raise
-    response.headers["Cache-Control"] = "no-store"
-    return response

@@ -26,9 +26,9 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from ._cookies import DUPLICATE, exact, plugin_cookies, prefixed
-from ._crypto import Sealer
-from ._transaction import MAX_LIVE, TRANSACTION_TTL, Transaction, well_formed_state
+from .._oauth.transaction import MAX_LIVE, TRANSACTION_TTL, Transaction, well_formed_state
+from .cookies import DUPLICATE, exact, plugin_cookies, prefixed
+from .crypto import Sealer
 
 __all__ = ["TransactionCookies"]
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidState
+from ..errors import InvalidState
 
 __all__ = [
     "MAX_LIVE",

@@ -20,11 +20,11 @@ import aiohttp_session
 from aiohttp import web
 from aiohttp_session.redis_storage import RedisStorage
 
-from .config import OAuthConfig
-from .errors import ReauthenticationRequired
-from .keys import AUTH_KEY
-from .tokens import TokenSet
-from .user import User
+from ..config import OAuthConfig
+from ..errors import ReauthenticationRequired
+from ..keys import AUTH_KEY
+from ..tokens import TokenSet
+from ..user import User
 
 __all__ = [
     "NAMESPACE",

@@ -15,14 +15,14 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from ._http import HttpLimits, fetch_json
-from ._transaction import Transaction, code_challenge
-from .errors import ProviderError, TokenValidationError
-from .log import logger, safe
-from .tokens import TokenSet
+from ..errors import ProviderError, TokenValidationError
+from ..log import logger, safe
+from ..tokens import TokenSet
+from .http import HttpLimits, fetch_json
+from .transaction import Transaction, code_challenge
 
 if TYPE_CHECKING:
-    from .providers.base import Endpoints, Provider
+    from ..providers.base import Endpoints, Provider
 
 __all__ = ["authorization_url", "exchange_code", "refresh_tokens", "revoke_token"]
 

@@ -20,12 +20,12 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp_session import AbstractStorage, Session, SessionData
 
-from ._cookies import chunked, chunked_value, plugin_cookies
-from ._crypto import Sealer
-from ._secure_cookie import SecureDeleteMixin
-from .errors import ConfigurationError
-from .log import logger
-from .user import User
+from ..errors import ConfigurationError
+from ..log import logger
+from ..user import User
+from .cookies import chunked, chunked_value, plugin_cookies
+from .crypto import Sealer
+from .deletion import SecureDeleteMixin
 
 __all__ = ["CHUNK_VALUE", "MAX_COOKIE_BYTES", "CookieStorage", "generate_key", "parse_keys"]
 

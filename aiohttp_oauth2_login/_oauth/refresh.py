@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from .tokens import TokenSet
+from ..tokens import TokenSet
 
 __all__ = ["RefreshCoordinator"]
 

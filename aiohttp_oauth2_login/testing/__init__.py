@@ -16,13 +16,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, make_mocked_request
 from yarl import URL
 
-from ._fake_provider import FAILURE_MODES, FakeAccount, FakeProvider
-from ._session import NAMESPACE, login_payload
-from ._setup import OAuthLogin
-from .keys import APP_KEY
-from .providers import OIDCProvider
-from .tokens import TokenSet
-from .user import User
+from .._sessions.access import NAMESPACE, login_payload
+from .._setup import OAuthLogin
+from ..keys import APP_KEY
+from ..providers import OIDCProvider
+from ..tokens import TokenSet
+from ..user import User
+from ._fake.provider import FAILURE_MODES, FakeAccount, FakeProvider
 
 __all__ = [
     "FAILURE_MODES",

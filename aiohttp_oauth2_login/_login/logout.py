@@ -19,16 +19,16 @@ import aiohttp_session
 from aiohttp import web
 from yarl import URL
 
-from ._pages import SECURITY_HEADERS, content_security_policy, csp_origin, error_response, page
-from ._session import NAMESPACE, clear_login, load_auth
-from ._urls import external_path, external_url, safe_next, same_origin
-from .errors import CrossSiteRequest, OAuthLoginError
-from .log import logger
-from .providers.base import Provider
-from .tokens import TokenSet
+from .._pages import SECURITY_HEADERS, content_security_policy, csp_origin, error_response, page
+from .._sessions.access import NAMESPACE, clear_login, load_auth
+from .._urls import external_path, external_url, safe_next, same_origin
+from ..errors import CrossSiteRequest, OAuthLoginError
+from ..log import logger
+from ..providers.base import Provider
+from ..tokens import TokenSet
 
 if TYPE_CHECKING:
-    from ._setup import OAuthLogin
+    from .._setup import OAuthLogin
 
 __all__ = ["REVOCATION_TIMEOUT", "LogoutViews"]
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import aiohttp
 
-from .errors import ProviderError, ProviderTimeout
-from .log import logger, safe
+from ..errors import ProviderError, ProviderTimeout
+from ..log import logger, safe
 
 __all__ = ["DEFAULT_LIMITS", "HttpLimits", "JsonResponse", "fetch_json"]
 

@@ -17,11 +17,11 @@ from typing import Final
 import aiohttp_session
 from aiohttp import web
 
-from ._cookie_storage import CACHE_SIZE, CookieStorage
-from ._session import NAMESPACE, TOUCH_EVERY, clock_now
-from .config import OAuthConfig
-from .keys import AUTH_KEY
-from .user import User
+from ..config import OAuthConfig
+from ..keys import AUTH_KEY
+from ..user import User
+from .access import NAMESPACE, TOUCH_EVERY, clock_now
+from .cookie_storage import CACHE_SIZE, CookieStorage
 
 __all__ = [
     "SLOW",

@@ -1,0 +1,1 @@
+"""The fake OAuth2 / OpenID Connect provider of the testing kit."""
