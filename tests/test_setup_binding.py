@@ -9,6 +9,7 @@ and a login transaction started at ``/public`` must not complete at ``/admin``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from yarl import URL
 
 from aiohttp_oauth2_login import ConfigurationError, CookieStorage, get_user, setup_oauth
 from aiohttp_oauth2_login._sessions.redis import key_prefix
+from aiohttp_oauth2_login.keys import APP_KEY
 from aiohttp_oauth2_login.testing import FakeProvider, login_flow, oidc_provider_for
 
 from ._app import KEY, Client, private
@@ -145,3 +147,58 @@ def test_one_cookie_storage_cannot_serve_two_setups() -> None:
     storage.bind("/public/auth/login")  # the same setup again (a restart) is fine
     with pytest.raises(ConfigurationError, match="two setup_oauth"):
         storage.bind("/admin/auth/login")
+
+
+# ---- nested setups: the host app and a sub-app of it both call setup_oauth --------------------
+
+
+@web.middleware
+async def user_for_templates(request: web.Request, handler: Any) -> web.StreamResponse:
+    """What many apps do: the outer app looks the user up for every page (full path)."""
+    await aiohttp_session.get_session(request)
+    user = await get_user(request)
+    response = await handler(request)
+    response.headers["X-Page-User"] = user.id if user else "-"
+    return response
+
+
+def _nested(fake: FakeProvider, **admin: Any) -> web.Application:
+    root = web.Application()
+    root.router.add_get("/", whoami)
+    setup_oauth(root, providers=[oidc_provider_for(fake)], secret_key=KEY)
+    root.middlewares.append(user_for_templates)
+    root.add_subapp("/admin", _part(fake, allowed_email_domains=["corp.example"], **admin))
+    return root
+
+
+async def test_the_outer_setups_checked_user_is_not_the_inner_setups(
+    aiohttp_client: Any, fake: FakeProvider
+) -> None:
+    """The outer setup's per-request result is never reused by the inner one."""
+    client: Client = await aiohttp_client(_nested(fake))
+    assert (await login_flow(client)).status == 303  # at the root's own /auth
+    assert await _who(client, "/") == "alice"
+    assert (await client.get("/admin/private", allow_redirects=False)).status == 401
+    assert await _who(client, "/admin/") is None
+    assert await _who(client, "/admin/full") is None
+
+
+@pytest.mark.parametrize("storage", ["cookie", "redis"])
+async def test_an_inner_setup_signs_in_through_the_outer_session_middleware(
+    aiohttp_client: Any, fake: FakeProvider, storage: str, request: pytest.FixtureRequest
+) -> None:
+    """With an outer session middleware in charge, the inner setup's cheap check steps aside
+    (its own storage holds nothing), so the fast and the full path agree."""
+    options: dict[str, Any] = {"cookie_name": "admin_sid"}
+    if storage == "redis":
+        peer: RedisPeer = request.getfixturevalue("redis_server")
+        options = {"redis_url": peer.url}
+    client: Client = await aiohttp_client(_nested(fake, **options))
+    alice = fake.accounts["alice"]
+    fake.accounts["alice"] = dataclasses.replace(alice, email="alice@corp.example")
+    (admin,) = [sub for sub in client.app._subapps if APP_KEY in sub]
+    assert (await login_flow(client, app=admin)).status == 303
+    assert (await client.get("/admin/private")).status == 200
+    assert await _who(client, "/admin/") == "alice"
+    assert await _who(client, "/admin/full") == "alice"
+    assert await _who(client, "/") is None  # the root's own setup: not signed in there

@@ -46,11 +46,13 @@ TOUCH_EVERY = 60  # seconds between last-activity updates (each update is a Set-
 
 @dataclass(slots=True)
 class AuthState:
-    """What the session says about the visitor, read once per request."""
+    """What the session says about the visitor for one setup (``scope``), read once per
+    request: with nested setups, a state cached by the outer one is never the inner one's."""
 
     user: User | None = None
     tokens: dict[str, TokenSet] = field(default_factory=dict)
     login_at: int | None = None
+    scope: str = ""
 
 
 def clock_now() -> int:
@@ -84,20 +86,20 @@ def _parse_auth(raw: dict[str, object], config: OAuthConfig, now: int) -> AuthSt
             token = TokenSet.from_session(value)
             if token is not None and isinstance(name, str):
                 tokens[name] = token
-    return AuthState(user=user, tokens=tokens, login_at=login_at)
+    return AuthState(user=user, tokens=tokens, login_at=login_at, scope=config.scope.path)
 
 
 async def load_auth(request: web.Request, config: OAuthConfig) -> AuthState:
     """The visitor's state; timed-out logins are cleared, activity is recorded now and then."""
     cached = request.get(AUTH_KEY)
-    if isinstance(cached, AuthState):
+    if isinstance(cached, AuthState) and cached.scope == config.scope.path:
         return cached
     session = await aiohttp_session.get_session(request)
     raw = _namespace(session)
     now = int(time.time())
     state = _parse_auth(raw, config, now) if "u" in raw else None
     if state is None:
-        state = AuthState()
+        state = AuthState(scope=config.scope.path)
         foreign = raw.get("b", config.scope.path) != config.scope.path
         if ("u" in raw or "t" in raw) and not foreign:  # expired or malformed login: forget it
             session.pop(NAMESPACE, None)
@@ -136,7 +138,9 @@ async def start_login_session(
     session[NAMESPACE] = login_payload(
         user=user, provider=provider, token=token, scope=scope, keep_id_token=keep_id_token
     )
-    request[AUTH_KEY] = AuthState(user=user, tokens={provider: token}, login_at=now)
+    request[AUTH_KEY] = AuthState(
+        user=user, tokens={provider: token}, login_at=now, scope=scope
+    )
     return session
 
 
@@ -166,7 +170,7 @@ async def clear_login(request: web.Request, config: OAuthConfig) -> AuthState:
     before = await load_auth(request, config)
     session = await aiohttp_session.get_session(request)
     session.invalidate()
-    request[AUTH_KEY] = AuthState()
+    request[AUTH_KEY] = AuthState(scope=config.scope.path)
     return before
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "PeekResult",
     "Slow",
     "check_entry",
+    "in_charge",
     "entry_from_payload",
     "peek_user",
 ]
@@ -42,6 +43,11 @@ SLOW: Final = Slow()
 Entry = tuple[User, int, int] | None
 PeekResult = User | None | Slow
 _TAIL = 24  # base64 characters at the end of a cookie value: the 16-byte tag and then some
+
+
+def in_charge(request: web.Request, storage: object) -> bool:
+    """Whether ``storage`` serves this request's session (not an outer setup's middleware)."""
+    return request.get(aiohttp_session.STORAGE_KEY) is storage
 
 
 def _open(storage: CookieStorage, value: str, scope: str) -> Entry | Slow:
@@ -69,8 +75,8 @@ def peek_user(request: web.Request, config: OAuthConfig, storage: object) -> Pee
     """The signed-in user, ``None`` when signed out, or ``SLOW``."""
     if not isinstance(storage, CookieStorage) or aiohttp_session.SESSION_KEY in request:
         return SLOW
-    if AUTH_KEY in request:
-        return SLOW
+    if AUTH_KEY in request or not in_charge(request, storage):
+        return SLOW  # checked already, or an outer setup's session middleware is in charge
     value = storage.load_cookie(request)  # the full path's strict reader, too
     if value is None:
         return None

@@ -42,6 +42,7 @@ from .peek import (
     PeekResult,
     Slow,
     check_entry,
+    in_charge,
     entry_from_payload,
 )
 
@@ -612,6 +613,8 @@ class RedisPeek:
     async def peek_user(self, request: web.Request, config: OAuthConfig) -> PeekResult:
         if aiohttp_session.SESSION_KEY in request or AUTH_KEY in request:
             return SLOW
+        if not in_charge(request, self.storage):
+            return SLOW  # an outer setup's session middleware is in charge
         # the same strict reader as the full path (``load_cookie``): a duplicate is anonymous
         identity = self.storage.load_cookie(request)
         if identity is None:
