@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
+from yarl import URL
 
 from aiohttp_oauth2_login import InvalidState
 from aiohttp_oauth2_login._oauth.transaction import (
@@ -24,6 +25,8 @@ from aiohttp_oauth2_login._oauth.transaction import (
     well_formed_state,
 )
 from aiohttp_oauth2_login._sessions.transactions import TransactionCookies
+
+from ._app import MakeClient
 
 URLSAFE_43 = re.compile(r"[A-Za-z0-9_-]{43}")
 
@@ -171,35 +174,73 @@ def _request(jar: dict[str, str]) -> web.Request:
     return make_mocked_request("GET", "/", headers={"Cookie": header} if header else {})
 
 
+def _pair(response: web.StreamResponse) -> tuple[str, str]:
+    """(data cookie, key cookie) names of the one transaction ``response`` set."""
+    (data,) = [n for n in response.cookies if "-tx-" in n]
+    (key,) = [n for n in response.cookies if "-txk-" in n]
+    return data, key
+
+
 def test_transaction_cookie_round_trip_and_single_use() -> None:
     cookies = _cookies()
     tx = new_transaction(provider="fake", next_url="/x", oidc=True)
     response = web.Response()
     cookies.add(_request({}), response, tx, "/auth/")
-    (name,) = response.cookies
-    morsel = response.cookies[name]
+    name, key = _pair(response)
     assert name.startswith("aiohttp_oauth2-tx-") and tx.state not in name
-    assert morsel["path"] == "/auth/" and morsel["httponly"] and morsel["samesite"] == "Lax"
-    assert int(morsel["max-age"]) == TRANSACTION_TTL
-    for secret in (tx.state, tx.verifier, tx.nonce or "x"):
-        assert secret not in morsel.value  # encrypted
+    assert key == cookies.key_name(name)
+    for cookie in (name, key):
+        morsel = response.cookies[cookie]
+        assert morsel["path"] == "/auth/" and morsel["httponly"] and morsel["samesite"] == "Lax"
+        assert int(morsel["max-age"]) == TRANSACTION_TTL
+        for secret in (tx.state, tx.verifier, tx.nonce or "x"):
+            assert secret not in morsel.value  # encrypted
     jar = _browser(response)
     found, cookie = cookies.take(_request(jar), tx.state)
     assert found == tx and cookie == name
     # the same cookie replayed (a concurrent second callback) is refused too
     assert cookies.take(_request(jar), tx.state) == (None, name)
+    # consuming deletes both cookies
+    done = web.Response()
+    cookies.delete(done, name, "/auth/")
+    assert _browser(done, jar) == {}
 
 
-def test_secure_transaction_cookies_use_the_host_prefix() -> None:
-    """``__Host-`` (not ``__Secure-``, which a sibling host may set with ``Domain=``): Secure,
-    ``Path=/`` as the prefix requires, no ``Domain``."""
+def test_secure_transaction_cookies_are_keyed_by_a_host_cookie() -> None:
+    """Over https the data cookie (``__Secure-``, login path) opens only with its key cookie,
+    a ``__Host-`` cookie (Secure, ``Path=/``, no ``Domain``) that no sibling host can set."""
     response = web.Response()
     tx = new_transaction(provider="fake", next_url="/", oidc=False)
     _cookies(secure=True).add(_request({}), response, tx, "/auth/")
-    (name,) = response.cookies
-    morsel = response.cookies[name]
-    assert name.startswith("__Host-aiohttp_oauth2-tx-") and morsel["secure"]
-    assert morsel["path"] == "/" and not morsel["domain"]
+    name, key = _pair(response)
+    data, keyed = response.cookies[name], response.cookies[key]
+    assert name.startswith("__Secure-aiohttp_oauth2-tx-") and data["secure"]
+    assert data["path"] == "/auth/" and not data["domain"]
+    assert key.startswith("__Host-aiohttp_oauth2-txk-") and keyed["secure"]
+    assert keyed["path"] == "/" and not keyed["domain"]
+    assert len(keyed.value) == 22  # 128 random bits: small on every request of the site
+
+
+def test_a_data_cookie_without_its_key_cookie_is_refused() -> None:
+    """What a sibling host can plant (the data cookie of a login it started and approved with
+    its own account) is not a transaction without the key cookie only this host can set."""
+    cookies = _cookies(secure=True)
+    tx = new_transaction(provider="fake", next_url="/", oidc=False)
+    response = web.Response()
+    cookies.add(_request({}), response, tx, "/auth/")
+    name, key = _pair(response)
+    jar = _browser(response)
+    planted = {name: jar[name]}
+    assert cookies.take(_request(planted), tx.state)[0] is None
+    # nor with another transaction's key (the victim's own pending login)
+    victim = new_transaction(provider="fake", next_url="/", oidc=False)
+    theirs = web.Response()
+    cookies.add(_request({}), theirs, victim, "/auth/")
+    _, victim_key = _pair(theirs)
+    mixed = {name: jar[name], key: _browser(theirs)[victim_key]}
+    assert cookies.take(_request(mixed), tx.state)[0] is None
+    # the genuine pair opens (another process: this one has seen the state consumed)
+    assert _cookies(secure=True).take(_request(jar), tx.state)[0] == tx
 
 
 def test_at_most_five_transaction_cookies_the_oldest_goes() -> None:
@@ -213,12 +254,15 @@ def test_at_most_five_transaction_cookies_the_oldest_goes() -> None:
         cookies.add(_request(jar), response, tx, "/auth/")
         jar = _browser(response, jar)
         time.sleep(0.002)  # creation times are kept to the millisecond
-    assert len(jar) == MAX_LIVE
-    assert cookies.name(txs[0].state) not in jar
+    assert len(jar) == 2 * MAX_LIVE
+    oldest = cookies.name(txs[0].state)
+    assert oldest not in jar and cookies.key_name(oldest) not in jar
     assert all(cookies.name(tx.state) in jar for tx in txs[1:])
 
 
-@pytest.mark.parametrize("change", ["flip", "truncate", "swap", "other key", "expired"])
+@pytest.mark.parametrize(
+    "change", ["flip", "truncate", "swap", "other key", "expired", "flip key", "no key"]
+)
 def test_bad_transaction_cookies_are_unknown_states(change: str) -> None:
     cookies = _cookies()
     tx = new_transaction(provider="fake", next_url="/", oidc=False)
@@ -232,15 +276,19 @@ def test_bad_transaction_cookies_are_unknown_states(change: str) -> None:
     )
     source.add(_request({}), response, tx, "/auth/")
     jar = _browser(response)
-    (name,) = jar
+    name, key = _pair(response)
     value = jar[name]
     if change == "flip":
         jar[name] = value[:20] + ("A" if value[20] != "A" else "B") + value[21:]
     elif change == "truncate":
         jar[name] = value[:-10]
-    elif change == "swap":  # a valid value moved under another transaction's name
+    elif change == "swap":  # a valid pair moved under another transaction's names
         other = cookies.name(new_transaction(provider="fake", next_url="/", oidc=False).state)
-        jar = {other: value}
+        jar = {other: value, cookies.key_name(other): jar[key]}
+    elif change == "flip key":
+        jar[key] = ("A" if jar[key][0] != "A" else "B") + jar[key][1:]
+    elif change == "no key":
+        del jar[key]
     found, _ = cookies.take(_request(jar), tx.state)
     assert found is None
 
@@ -257,3 +305,67 @@ def test_check_transaction() -> None:
         check_transaction(tx, "fak")
     with pytest.raises(InvalidState):
         check_transaction(tx, "fake2")
+
+
+def test_live_transaction_cookies_stay_within_a_byte_budget() -> None:
+    """Long ``next`` values (up to 2 KB each) never grow the login routes' ``Cookie`` header
+    past a few KiB: the oldest transactions are dropped first, the newest always stays."""
+    cookies = _cookies(secure=True)
+    jar: dict[str, str] = {}
+    txs = []
+    for _ in range(MAX_LIVE):
+        tx = new_transaction(provider="fake", next_url="/" + "a" * 1900, oidc=True)
+        txs.append(tx)
+        response = web.Response()
+        cookies.add(_request(jar), response, tx, "/auth/")
+        jar = _browser(response, jar)
+        time.sleep(0.002)
+    data = {name: value for name, value in jar.items() if "-tx-" in name}
+    assert sum(len(name) + len(value) + 3 for name, value in data.items()) <= 4096
+    assert cookies.name(txs[-1].state) in data
+    assert len(data) < MAX_LIVE  # long ones crowd each other out, oldest first
+    assert set(jar) == set(data) | {cookies.key_name(name) for name in data}
+
+
+class HttpsBrowser:
+    """A browser's cookie jar for an https app reached over the test server's plain http
+    (aiohttp's jar would withhold the ``Secure`` cookies): names, values and paths."""
+
+    def __init__(self) -> None:
+        self.jar: dict[str, tuple[str, str]] = {}
+
+    def keep(self, resp: Any) -> None:
+        for name, morsel in resp.cookies.items():
+            if morsel.value:
+                self.jar[name] = (morsel.value, morsel["path"])
+            else:
+                self.jar.pop(name, None)
+
+    def cookie(self, path: str) -> str:
+        return "; ".join(f"{n}={v}" for n, (v, at) in self.jar.items() if path.startswith(at))
+
+
+async def test_long_next_logins_cannot_make_the_site_unreachable(make_client: MakeClient) -> None:
+    """Five abandoned logins with 2 KB ``next`` values (a cross-site page can start them with
+    top-level navigations): every route, the login routes included, still answers, and a new
+    login still completes."""
+    client = await make_client(public_url="https://app.example")
+    browser = HttpsBrowser()
+
+    async def get(path: str) -> Any:
+        resp = await client.get(
+            path, headers={"Cookie": browser.cookie(URL(path).path)}, allow_redirects=False
+        )
+        browser.keep(resp)
+        return resp
+
+    for number in range(MAX_LIVE):
+        assert (await get(f"/auth/login/fake?next=/{number}{'a' * 1900}")).status == 302
+    assert len(browser.cookie("/")) < 512  # the rest of the site sees only the key cookies
+    assert len(browser.cookie("/auth/")) < 4096 + 512
+    for path in ("/", "/private", "/auth/login", "/auth/logout"):
+        assert (await get(path)).status in (200, 401), path
+    start = await get("/auth/login/fake?next=/after")
+    answer = await client.session.get(start.headers["Location"], allow_redirects=False)
+    done = await get(URL(answer.headers["Location"]).path_qs)
+    assert done.status == 303 and done.headers["Location"] == "/after"

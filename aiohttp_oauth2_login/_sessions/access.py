@@ -138,9 +138,7 @@ async def start_login_session(
     session[NAMESPACE] = login_payload(
         user=user, provider=provider, token=token, scope=scope, keep_id_token=keep_id_token
     )
-    request[AUTH_KEY] = AuthState(
-        user=user, tokens={provider: token}, login_at=now, scope=scope
-    )
+    request[AUTH_KEY] = AuthState(user=user, tokens={provider: token}, login_at=now, scope=scope)
     return session
 
 

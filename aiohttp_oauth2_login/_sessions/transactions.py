@@ -1,18 +1,21 @@
-"""Login transactions in cookies of their own: one small encrypted cookie per transaction.
+"""Login transactions in cookies of their own: one small encrypted pair of cookies per login.
 
 Two tabs (or two protected pages restored at once) that start a login at the same moment each
-get their own cookie, so neither overwrites the other's transaction — with one session cookie
+get their own cookies, so neither overwrites the other's transaction — with one session cookie
 both requests would read it, add their transaction and write it back, and the last answer would
-win. Each holds exactly one AES-GCM encrypted transaction, is named after a hash of its
-``state``, lives at most ``TRANSACTION_TTL`` and is ``HttpOnly`` and ``SameSite=Lax``.
+win. Each transaction is named after a hash of its ``state``, lives at most ``TRANSACTION_TTL``
+and travels in two ``HttpOnly``, ``SameSite=Lax`` cookies:
 
-Over https the names carry the ``__Host-`` prefix (so ``Secure``, ``Path=/`` and no ``Domain``):
-a ``__Secure-`` cookie may still be set with ``Domain=`` by a sibling host, which could plant a
-transaction it started and approved with its own account into the victim's browser and sign the
-victim in as the attacker (login CSRF, RFC 6749 §10.12, RFC 9700 §4.7). A ``__Host-`` cookie can
-only come from this host. Over plain http (development) the cookies are scoped to the login
-sub-app's path instead. The associated data binds each value to its name and its
-``setup_oauth`` (``bind``).
+- the *data* cookie holds the AES-GCM sealed transaction and is scoped to the login sub-app's
+  path, so a long ``next`` costs nothing on the rest of the site (five of them at ``Path=/``
+  could push every request of the browser past aiohttp's 8 KiB header limit);
+- the *key* cookie holds a random 128-bit key that the data cookie's associated data includes;
+  over https it is a ``__Host-`` cookie (``Secure``, ``Path=/``, no ``Domain``), which only this
+  host can set. A sibling host may set a ``__Secure-`` cookie with ``Domain=``, so it could plant
+  the data cookie of a login it started and approved with its own account, but never the key
+  cookie that opens it: no login CSRF (RFC 6749 §10.12, RFC 9700 §4.7).
+
+The associated data also binds each value to its name and its ``setup_oauth`` (``bind``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -32,8 +36,13 @@ from .crypto import Sealer
 
 __all__ = ["TransactionCookies"]
 
-_INFO = b"aiohttp-oauth2-login transaction cookie v1"
+_INFO = b"aiohttp-oauth2-login transaction cookie v2"
 _MAX_VALUE = 3800  # a transaction with a 2 KB next fits
+#: bytes the live data cookies may take in one request's ``Cookie`` header (names and values,
+#: the new one included): long ``next`` values must never push the login routes past aiohttp's
+#: 8 KiB header limit (the session cookie needs room there too)
+_BUDGET = 4096
+_KEY_CHARS = 22  # secrets.token_urlsafe(16)
 _CONSUMED_MAX = 10_000
 
 
@@ -43,9 +52,13 @@ class TransactionCookies:
     def __init__(self, keys: Sequence[bytes], *, base_name: str, secure: bool) -> None:
         self._sealer = Sealer(keys, _INFO)
         self.secure = secure
-        self.prefix = ("__Host-" if secure else "") + base_name.removeprefix("__Host-") + "-tx-"
+        base = base_name.removeprefix("__Host-")
+        #: data cookies: ``<prefix><id>`` at the login path
+        self.prefix = ("__Secure-" if secure else "") + base + "-tx-"
+        #: key cookies: ``<key_prefix><id>``, ``__Host-`` over https
+        self.key_prefix = ("__Host-" if secure else "") + base + "-txk-"
         self._scope = b""
-        self._names = prefixed(self.prefix)
+        self._data_names = prefixed(self.prefix)
         # states consumed by this process in the last TRANSACTION_TTL: a callback replayed
         # concurrently (both requests still carrying the cookie) is refused too
         self._consumed: OrderedDict[str, float] = OrderedDict()
@@ -55,20 +68,29 @@ class TransactionCookies:
         self._scope = b"\x00" + scope.encode()
 
     def name(self, state: str) -> str:
+        """The data cookie's name for ``state`` (also the handle ``take`` returns)."""
         return self.prefix + hashlib.sha256(state.encode()).hexdigest()[:16]
 
-    def path(self, login_path: str) -> str:
-        """``Path=/`` for ``__Host-`` cookies (required by the prefix), else the login path."""
+    def key_name(self, name: str) -> str:
+        """The key cookie that belongs to the data cookie ``name``."""
+        return self.key_prefix + name.removeprefix(self.prefix)
+
+    def key_path(self, login_path: str) -> str:
+        """``Path=/`` for the ``__Host-`` key cookie (the prefix requires it), else the login
+        path."""
         return "/" if self.secure else login_path
 
-    def _seal(self, tx: Transaction, name: str) -> str:
-        plain = json.dumps(tx.to_dict(), separators=(",", ":")).encode()
-        return self._sealer.seal(plain, name.encode() + self._scope)
+    def _aad(self, name: str, key: str) -> bytes:
+        return name.encode() + self._scope + b"\x00" + key.encode()
 
-    def _open(self, value: str, name: str) -> Transaction | None:
-        if len(value) > _MAX_VALUE:
+    def _seal(self, tx: Transaction, name: str, key: str) -> str:
+        plain = json.dumps(tx.to_dict(), separators=(",", ":")).encode()
+        return self._sealer.seal(plain, self._aad(name, key))
+
+    def _open(self, value: str, name: str, key: str | None) -> Transaction | None:
+        if key is None or key == DUPLICATE or len(key) != _KEY_CHARS or len(value) > _MAX_VALUE:
             return None
-        opened = self._sealer.open(value, name.encode() + self._scope)
+        opened = self._sealer.open(value, self._aad(name, key))
         if opened is None:
             return None
         try:
@@ -76,21 +98,23 @@ class TransactionCookies:
         except (ValueError, RecursionError):
             return None
 
-    def _set(self, response: web.StreamResponse, name: str, value: str, path: str) -> None:
+    def _cookie(
+        self, response: web.StreamResponse, name: str, value: str, path: str, max_age: int
+    ) -> None:
         response.set_cookie(
             name,
             value,
-            path=self.path(path),
-            max_age=TRANSACTION_TTL,
+            path=path,
+            max_age=max_age,
             secure=self.secure,
             httponly=True,
             samesite="Lax",
         )
 
-    def _delete(self, response: web.StreamResponse, name: str, path: str) -> None:
-        response.del_cookie(
-            name, path=self.path(path), secure=self.secure, httponly=True, samesite="Lax"
-        )
+    def delete(self, response: web.StreamResponse, name: str, path: str) -> None:
+        """Delete the transaction ``name`` (both of its cookies)."""
+        for cookie, at in ((name, path), (self.key_name(name), self.key_path(path))):
+            response.del_cookie(cookie, path=at, secure=self.secure, httponly=True, samesite="Lax")
 
     def add(
         self, request: web.Request, response: web.StreamResponse, tx: Transaction, path: str
@@ -100,28 +124,34 @@ class TransactionCookies:
         Expired ones are deleted; unreadable ones are left alone (they may belong to another
         setup of the app tree, and expire by themselves)."""
         now = time.time()
-        live: list[tuple[float, str]] = []
-        for name, value in plugin_cookies(request, self._names).items():
-            found = None if value == DUPLICATE else self._open(value, name)
-            if found is None:
+        live: list[tuple[float, str, int]] = []
+        found = plugin_cookies(request, self._data_names)
+        keys = plugin_cookies(request, prefixed(self.key_prefix)) if found else {}
+        for name, value in found.items():
+            key = keys.get(self.key_name(name))
+            opened = None if value == DUPLICATE else self._open(value, name, key)
+            if opened is None:
                 continue
-            if found.expired(now):
-                self._delete(response, name, path)
+            if opened.expired(now):
+                self.delete(response, name, path)
             else:
-                live.append((found.created, name))
-        live.sort()
-        for _, name in live[: max(0, len(live) - MAX_LIVE + 1)]:
-            self._delete(response, name, path)
-        name = self.name(tx.state)
-        self._set(response, name, self._seal(tx, name), path)
-
-    def delete(self, response: web.StreamResponse, name: str, path: str) -> None:
-        self._delete(response, name, path)
+                live.append((opened.created, name, len(name) + len(value) + 3))
+        name, key = self.name(tx.state), secrets.token_urlsafe(16)
+        value = self._seal(tx, name, key)
+        live.sort()  # oldest first: dropped first, beyond MAX_LIVE or the byte budget
+        size = len(name) + len(value) + sum(entry[2] for entry in live)
+        for count, (_, old, length) in enumerate(live):
+            if len(live) - count < MAX_LIVE and size <= _BUDGET:
+                break
+            self.delete(response, old, path)
+            size -= length
+        self._cookie(response, name, value, path, TRANSACTION_TTL)
+        self._cookie(response, self.key_name(name), key, self.key_path(path), TRANSACTION_TTL)
 
     def take(self, request: web.Request, state: str) -> tuple[Transaction | None, str | None]:
         """The transaction of ``state`` and the name of its cookie, which the caller deletes on
         whatever response follows (consumed once). ``None`` for an unknown, expired, replayed or
-        foreign-browser state.
+        foreign-browser state, and for a data cookie without its key cookie (planted).
         """
         if not well_formed_state(state):
             return None, None
@@ -139,7 +169,8 @@ class TransactionCookies:
         self._consumed[name] = now
         if len(self._consumed) > _CONSUMED_MAX:
             self._consumed.popitem(last=False)
-        tx = self._open(value, name)
+        key_name = self.key_name(name)
+        tx = self._open(value, name, plugin_cookies(request, exact(key_name)).get(key_name))
         if tx is None or tx.expired(now):
             return None, name
         if not hmac.compare_digest(tx.state.encode(), state.encode()):

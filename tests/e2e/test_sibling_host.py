@@ -3,12 +3,12 @@
 A host of the same site (``evil.example.test``) may set cookies for the whole registrable domain
 with ``Domain=example.test``. The attacker starts a login at the real app
 (``app.example.test``) with their own HTTP client, approves it at the provider as ``mallory``,
-keeps the authorization response (``code``, ``state``) unused, plants the transaction cookie in the
-victim's browser from the sibling host and sends the victim to the callback: without protection the
-victim is now signed in as mallory (RFC 6749 §10.12, RFC 9700 §4.7). A ``__Host-`` cookie cannot
-carry ``Domain=``, so Chromium refuses to store the planted copy of the name the app uses; the same
-cookie under the old ``__Secure-`` name (``Path=/auth/``) is stored, which shows the attack itself
-works in this setup and only the name stops it.
+keeps the authorization response (``code``, ``state``) unused, plants the transaction cookies in
+the victim's browser from the sibling host and sends the victim to the callback: without protection
+the victim is now signed in as mallory (RFC 6749 §10.12, RFC 9700 §4.7). The transaction's data
+cookie (``__Secure-``, ``Path=/auth/``) can be planted — Chromium stores it, which shows the attack
+itself works in this setup — but it opens only with its key cookie, a ``__Host-`` cookie, which
+cannot carry ``Domain=``: Chromium refuses the planted copy, and the callback finds no transaction.
 
 Everything is served over real TLS (a throw-away CA made here) on ``*.example.test`` hostnames,
 which Chromium and the attacker's client resolve to 127.0.0.1; the browser may reach nothing else.
@@ -311,7 +311,7 @@ PROTECTED_STATUS = (
 
 def session_cookies(cookies: list[Any]) -> list[str]:
     """The plugin's session cookies (the session and its chunks; not transactions)."""
-    return [c["name"] for c in cookies if COOKIE in c["name"] and "-tx-" not in c["name"]]
+    return [c["name"] for c in cookies if COOKIE in c["name"] and "-tx" not in c["name"]]
 
 
 # ---- the attacker -----------------------------------------------------------------------------
@@ -344,8 +344,10 @@ class ExampleTestResolver(AbstractResolver):
 class Approved:
     """A login the attacker started and approved as mallory, stopped before the callback."""
 
-    tx_name: str
+    tx_name: str  # the data cookie
     tx_value: str
+    key_name: str  # the key cookie that opens it
+    key_value: str
     callback: str  # the provider's redirect to the app: code, state, iss
 
 
@@ -355,8 +357,9 @@ async def attacker_login(sites: Sites, tls: Tls) -> Approved:
         async with http.get(sites.app(f"/auth/login/{PROVIDER}"), allow_redirects=False) as start:
             assert start.status == 302, start.status
             authorize = URL(start.headers["Location"])
-            ((tx_name, morsel),) = start.cookies.items()
-            tx_value = morsel.value
+            ((tx_name, data),) = [(n, m) for n, m in start.cookies.items() if "-tx-" in n]
+            ((key_name, key),) = [(n, m) for n, m in start.cookies.items() if "-txk-" in n]
+            tx_value, key_value = data.value, key.value
         assert str(authorize).startswith(sites.fake.issuer + "/authorize?"), authorize
         async with http.get(authorize, allow_redirects=False) as page:
             text = await page.text()
@@ -371,7 +374,7 @@ async def attacker_login(sites: Sites, tls: Tls) -> Approved:
     assert callback.startswith(sites.app(f"/auth/callback/{PROVIDER}?")), callback
     query = URL(callback).query
     assert query["state"] == authorize.query["state"] and "code" in query
-    return Approved(tx_name, tx_value, callback)
+    return Approved(tx_name, tx_value, key_name, key_value, callback)
 
 
 def planted(name: str, value: str, path: str) -> str:
@@ -386,13 +389,13 @@ async def test_a_transaction_cookie_planted_by_a_sibling_host_signs_nobody_in(
     victim: BrowserContext, sites: Sites, tls: Tls
 ) -> None:
     mallory = await attacker_login(sites, tls)
-    _, sep, tx_id = mallory.tx_name.partition(f"{COOKIE}-tx-")
-    assert sep and tx_id, mallory.tx_name
-    host_name = f"__Host-{COOKIE}-tx-{tx_id}"  # the name the app uses over https
-    secure_name = f"__Secure-{COOKIE}-tx-{tx_id}"  # the name it used before (Path=/auth/)
+    host_name = mallory.key_name  # the key cookie: __Host-, Path=/
+    secure_name = mallory.tx_name  # the data cookie: __Secure-, Path=/auth/
+    assert host_name.startswith(f"__Host-{COOKIE}-txk-"), host_name
+    assert secure_name.startswith(f"__Secure-{COOKIE}-tx-"), secure_name
     sites.evil.cookies.extend(
         [
-            planted(host_name, mallory.tx_value, "/"),
+            planted(host_name, mallory.key_value, "/"),
             planted(secure_name, mallory.tx_value, "/auth/"),
         ]
     )
@@ -418,7 +421,7 @@ async def test_a_transaction_cookie_planted_by_a_sibling_host_signs_nobody_in(
     # Chromium refuses a __Host- cookie with Domain= (RFC 6265bis §4.1.3.2) ...
     assert host_name not in stored, stored[host_name]
     assert blocked == {host_name: ["InvalidPrefix"]}, blocked
-    # ... and stores the same cookie under a __Secure- name: the vector is real in this browser
+    # ... and stores the __Secure- data cookie: the vector is real in this browser
     assert secure_name in stored, sorted(stored)
     assert stored[secure_name]["domain"] == "." + SITE
     assert stored[secure_name]["path"] == "/auth/"
@@ -448,11 +451,11 @@ async def test_a_transaction_cookie_planted_by_a_sibling_host_signs_nobody_in(
 async def test_the_victims_own_logins_in_two_tabs_at_once(
     victim: BrowserContext, sites: Sites
 ) -> None:
-    """Positive control: over https, ``__Host-`` transaction cookies (``Path=/``, no
-    ``Domain``) work in Chromium, one per transaction. Two tabs start a login at the same moment
-    (both requests held until the other one is there, so neither carries the other's cookie);
-    at the provider (held too: auto-approval) the browser holds both cookies; both logins
-    complete."""
+    """Positive control: over https, transaction cookies work in Chromium, one data cookie
+    (``__Secure-``, ``Path=/auth/``) and one ``__Host-`` key cookie (``Path=/``, no ``Domain``)
+    per transaction. Two tabs start a login at the same moment (both requests held until the
+    other one is there, so neither carries the other's cookies); at the provider (held too:
+    auto-approval) the browser holds both pairs; both logins complete."""
     sites.fake.auto_approve = True  # as alice, without a page of the provider
     sites.gate.open.clear()
     login = sites.app(f"/auth/login/{PROVIDER}?")
@@ -464,16 +467,20 @@ async def test_the_victims_own_logins_in_two_tabs_at_once(
     )
     try:
         await asyncio.wait_for(sites.gate.arrived.wait(), TIMEOUT_MS / 1000)
-        txs = [c for c in await victim.cookies() if f"{COOKIE}-tx-" in c["name"]]
+        held_cookies = await victim.cookies()
+        txs = [c for c in held_cookies if f"{COOKIE}-tx-" in c["name"]]
+        keys = [c for c in held_cookies if f"{COOKIE}-txk-" in c["name"]]
     finally:
         sites.gate.open.set()
         answers = await navigations
     assert len(held) == 2
-    assert len(txs) == 2, txs  # one cookie per transaction
-    for cookie in txs:
-        assert cookie["name"].startswith(f"__Host-{COOKIE}-tx-"), cookie
+    assert len(txs) == 2 and len(keys) == 2, (txs, keys)  # one pair per transaction
+    for cookie in txs + keys:
+        data = "-tx-" in cookie["name"]
+        prefix = f"__Secure-{COOKIE}-tx-" if data else f"__Host-{COOKIE}-txk-"
+        assert cookie["name"].startswith(prefix), cookie
         assert cookie["domain"] == APP_HOST, cookie  # host-only
-        assert cookie["path"] == "/", cookie
+        assert cookie["path"] == ("/auth/" if data else "/"), cookie
         assert cookie["secure"] and cookie["httpOnly"], cookie
         assert cookie["sameSite"] == "Lax", cookie
 
@@ -483,6 +490,6 @@ async def test_the_victims_own_logins_in_two_tabs_at_once(
         await expect(page.locator("body")).to_contain_text('"id": "alice"')
     assert sites.fake.calls["token"] == 2
     cookies = await victim.cookies()
-    assert [c["name"] for c in cookies if "-tx-" in c["name"]] == []  # both consumed
+    assert [c["name"] for c in cookies if "-tx" in c["name"]] == []  # both consumed
     assert session_cookies(cookies) == [f"__Host-{COOKIE}"]
     assert await signed_in_as(first, sites) == "alice"

@@ -436,18 +436,20 @@ def _forge(env: Env, state: str, forged: dict[str, Any]) -> tuple[str, dict[str,
     """The browser's cookies with the pending transaction of ``state`` re-sealed with
     ``forged`` fields (valid ciphertext under the app's key), and the original fields.
 
-    Transactions live in cookies of their own (``login.tx_cookies``, AAD = name + setup) or,
-    in earlier versions, in the session cookie; both layouts are handled.
+    Transactions live in cookies of their own (``login.tx_cookies``: a data cookie sealed with
+    AAD = name + setup + the key cookie's value) or, in earlier versions, in the session
+    cookie; both layouts are handled.
     """
     jar = {morsel.key: morsel.value for morsel in env.browser.cookie_jar}
     tx_cookies = getattr(env.login, "tx_cookies", None)
     if tx_cookies is not None:
         name = tx_cookies.name(state)
-        opened = tx_cookies._sealer.open(jar[name], name.encode() + tx_cookies._scope)
+        aad = tx_cookies._aad(name, jar[tx_cookies.key_name(name)])
+        opened = tx_cookies._sealer.open(jar[name], aad)
         assert opened is not None
         original = json.loads(opened[0])
         plain = json.dumps({**original, **forged}).encode()
-        jar[name] = tx_cookies._sealer.seal(plain, name.encode() + tx_cookies._scope)
+        jar[name] = tx_cookies._sealer.seal(plain, aad)
     else:
         opened = env.storage.decrypt(jar[COOKIE])
         assert opened is not None
