@@ -32,7 +32,14 @@ from redis import asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from yarl import URL
 
-from aiohttp_oauth2_login import ConfigurationError, TokenSet, setup_oauth
+from aiohttp_oauth2_login import (
+    ConfigurationError,
+    TokenSet,
+    get_client,
+    get_user,
+    login_required,
+    setup_oauth,
+)
 from aiohttp_oauth2_login._sessions.redis import (
     LOCK_LEASE,
     RedisRefreshLock,
@@ -1391,3 +1398,204 @@ async def test_storage_accepts_aiohttp_sessions_own_redis_storage(
         assert keys(redis_server) == set()  # logout deleted the server-side session
     finally:
         await redis.aclose()
+
+
+# ---- a save never puts back tokens refreshed meanwhile -----------------------------------------
+
+
+@dataclass
+class Instance:
+    """An in-process app instance on the shared Redis; ``/held`` reads the session (an activity
+    update when due; with ``?refresh=1`` also a refresh of its own), sets ``loaded`` and waits
+    for ``gate`` before answering, so its save comes after whatever the test does meanwhile."""
+
+    client: Client
+    loaded: asyncio.Event
+    gate: asyncio.Event
+
+
+async def instance(aiohttp_client: Any, fake: FakeProvider, redis: RedisPeer) -> Instance:
+    loaded, gate = asyncio.Event(), asyncio.Event()
+
+    async def held(request: web.Request) -> web.Response:
+        user = await get_user(request)
+        if request.query.get("refresh"):
+            await (await get_client(request)).fresh_token()
+        loaded.set()
+        await gate.wait()
+        return web.json_response({"user": None if user is None else user.id})
+
+    @login_required
+    async def api(request: web.Request) -> web.Response:
+        async with (await get_client(request)).get("api/me") as resp:
+            return web.json_response({"status": resp.status})
+
+    app = build_app([oidc_provider_for(fake)], **redis_setup(redis.url))
+    app.router.add_get("/held", held)
+    app.router.add_get("/api", api)
+    return Instance(await aiohttp_client(app), loaded, gate)
+
+
+def presented(fake: FakeProvider) -> list[str]:
+    """Every refresh token presented at the provider's token endpoint, in order."""
+    return [
+        r.get("refresh_token", "")
+        for r in fake.token_requests
+        if r.get("grant_type") == "refresh_token"
+    ]
+
+
+def due_for_activity_update(peer: RedisPeer, session_id: str, *, expired: bool) -> None:
+    """The last activity was two minutes ago (the next request rewrites the session), and with
+    ``expired`` the access token expired a moment ago (the next API call refreshes first)."""
+    now = int(time.time())
+
+    def edit(oauth: dict[str, Any]) -> None:
+        oauth["la"] = now - 120
+        if expired:
+            oauth["t"]["fake"]["x"] = now - 5
+
+    edit_stored(peer, session_id, edit)
+
+
+def saved_cookie(answer: Answer) -> str | None:
+    """The session cookie value a response set (``""`` when it deleted it)."""
+    for header in answer.set_cookie:
+        if header.startswith(f"{COOKIE}="):
+            return header.split(";", 1)[0].split("=", 1)[1].strip('"')
+    return None
+
+
+async def test_a_save_never_puts_back_tokens_another_instance_refreshed_meanwhile(
+    aiohttp_client: Any,
+    fake: FakeProvider,
+    redis_server: RedisPeer,
+    replayer: aiohttp.ClientSession,
+) -> None:
+    """R reads the session (old tokens) and is due for its activity update; meanwhile A
+    refreshes (the provider rotates the refresh token). R's save must not write the old tokens
+    back: the next refresh would present the spent token and the provider revoke the grant."""
+    a = await instance(aiohttp_client, fake, redis_server)
+    b = await instance(aiohttp_client, fake, redis_server)
+    assert (await login_flow(a.client)).status == 303
+    session_id = client_session_id(a.client)
+    assert session_id is not None
+    old = stored_tokens(redis_server, session_id)
+    due_for_activity_update(redis_server, session_id, expired=True)
+
+    request_r = asyncio.ensure_future(
+        fetch(replayer, b.client.make_url("/held"), session_id=session_id)
+    )
+    await asyncio.wait_for(b.loaded.wait(), 10)  # R holds the old tokens
+    answer = await fetch(replayer, a.client.make_url("/api"), session_id=session_id)
+    assert answer.status == 200 and answer.json() == {"status": 200}, answer.text
+    fresh = stored_tokens(redis_server, session_id)
+    assert fresh["r"] != old["r"] and presented(fake) == [old["r"]]
+
+    b.gate.set()
+    answer = await request_r
+    assert answer.status == 200 and answer.json() == {"user": "alice"}, answer.text
+    assert saved_cookie(answer) == session_id  # R did save (its activity update)
+    assert stored_tokens(redis_server, session_id) == fresh  # not R's old copy
+
+    expire_in_redis(redis_server, session_id)  # the next refresh, on either instance
+    answer = await fetch(replayer, b.client.make_url("/api"), session_id=session_id)
+    assert answer.status == 200 and answer.json() == {"status": 200}, answer.text
+    assert presented(fake) == [old["r"], fresh["r"]]  # the spent token never came back
+    assert fake.active_refresh_tokens() == {stored_tokens(redis_server, session_id)["r"]}
+
+
+async def test_a_request_that_refreshed_writes_its_tokens_but_never_over_newer_ones(
+    aiohttp_client: Any,
+    fake: FakeProvider,
+    redis_server: RedisPeer,
+    replayer: aiohttp.ClientSession,
+) -> None:
+    """R refreshes itself: its new tokens reach Redis. When another instance refreshes those
+    again before R's response is saved, R's save keeps the newest ones (R's are spent)."""
+    a = await instance(aiohttp_client, fake, redis_server)
+    b = await instance(aiohttp_client, fake, redis_server)
+    assert (await login_flow(a.client)).status == 303
+    session_id = client_session_id(a.client)
+    assert session_id is not None
+    old = stored_tokens(redis_server, session_id)
+    due_for_activity_update(redis_server, session_id, expired=True)
+
+    request_r = asyncio.ensure_future(
+        fetch(replayer, b.client.make_url("/held?refresh=1"), session_id=session_id)
+    )
+    await asyncio.wait_for(b.loaded.wait(), 10)  # R refreshed and wrote its tokens
+    mine = stored_tokens(redis_server, session_id)
+    assert mine["r"] != old["r"] and presented(fake) == [old["r"]]
+    expire_in_redis(redis_server, session_id)  # A refreshes R's tokens again
+    answer = await fetch(replayer, a.client.make_url("/api"), session_id=session_id)
+    assert answer.status == 200 and answer.json() == {"status": 200}, answer.text
+    newest = stored_tokens(redis_server, session_id)
+    assert newest["r"] != mine["r"] and presented(fake) == [old["r"], mine["r"]]
+
+    b.gate.set()
+    answer = await request_r
+    assert answer.status == 200 and saved_cookie(answer) == session_id, answer.text
+    assert stored_tokens(redis_server, session_id) == newest
+
+    expire_in_redis(redis_server, session_id)
+    answer = await fetch(replayer, b.client.make_url("/api"), session_id=session_id)
+    assert answer.status == 200 and answer.json() == {"status": 200}, answer.text
+    assert presented(fake) == [old["r"], mine["r"], newest["r"]]
+    assert fake.active_refresh_tokens() == {stored_tokens(redis_server, session_id)["r"]}
+
+
+async def test_a_save_writes_the_requests_own_new_tokens_over_an_unrelated_change(
+    redis_client_app: Client, redis_server: RedisPeer
+) -> None:
+    """The stored session changed meanwhile, but not its tokens: the request's own new tokens
+    (a refresh whose immediate write failed) are written, the TTL logic unchanged."""
+    assert (await login_flow(redis_client_app)).status == 303
+    session_id = client_session_id(redis_client_app)
+    assert session_id is not None
+    storage = find_login(redis_client_app.app).storage
+    cookie = {"Cookie": f"{COOKIE}={session_id}"}
+    mine = await storage.load_session(make_mocked_request("GET", "/", headers=cookie))
+    other = await storage.load_session(make_mocked_request("GET", "/", headers=cookie))
+    other["cart"] = "3 apples"  # another request writes the session (the same old tokens)
+    await storage.save_session(make_mocked_request("GET", "/"), web.Response(), other)
+    fresh = {"a": "new-access", "r": "new-refresh", "x": int(time.time()) + 600}
+    mine["oauth"] = {**mine["oauth"], "t": {"fake": fresh}}  # as the refresh stores them
+    response = web.Response()
+    await storage.save_session(make_mocked_request("GET", "/"), response, mine)
+    assert response.cookies[COOKIE].value == session_id
+    assert stored_tokens(redis_server, session_id) == fresh
+    with redis_server.client() as r:
+        assert LIFETIME - 5 <= int(str(r.ttl(session_key(session_id)))) <= LIFETIME
+
+
+async def test_a_session_logged_out_meanwhile_is_not_brought_back_by_a_save(
+    aiohttp_client: Any,
+    fake: FakeProvider,
+    redis_server: RedisPeer,
+    replayer: aiohttp.ClientSession,
+) -> None:
+    a = await instance(aiohttp_client, fake, redis_server)
+    b = await instance(aiohttp_client, fake, redis_server)
+    assert (await login_flow(a.client)).status == 303
+    session_id = client_session_id(a.client)
+    assert session_id is not None
+    due_for_activity_update(redis_server, session_id, expired=False)
+
+    request_r = asyncio.ensure_future(
+        fetch(replayer, b.client.make_url("/held"), session_id=session_id)
+    )
+    await asyncio.wait_for(b.loaded.wait(), 10)
+    origin = {**JSON, "Origin": str(a.client.make_url("/").origin())}
+    logout = a.client.make_url("/auth/logout")
+    answer = await fetch(replayer, logout, method="POST", headers=origin, session_id=session_id)
+    assert answer.status == 303, answer.text
+    assert keys(redis_server) == set()
+
+    b.gate.set()
+    answer = await request_r
+    assert answer.status == 200 and saved_cookie(answer) == "", answer.text
+    assert keys(redis_server) == set()  # not brought back
+    for instance_ in (a, b):
+        home = instance_.client.make_url("/")
+        assert (await fetch(replayer, home, session_id=session_id)).json()["user"] is None

@@ -26,7 +26,7 @@ from redis import asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..config import OAuthConfig
@@ -42,8 +42,8 @@ from .peek import (
     PeekResult,
     Slow,
     check_entry,
-    in_charge,
     entry_from_payload,
+    in_charge,
 )
 
 __all__ = [
@@ -160,16 +160,19 @@ class RedisSessionStorage(SecureDeleteMixin, RedisStorage):
 
     async def load_session(self, request: web.Request) -> Session:
         identity = self.load_cookie(request)
-        data = None if identity is None else await read(self, identity)
-        if identity is None or data is None:
+        found = None if identity is None else await _load(self, identity)
+        if identity is None or found is None:
             return Session(None, data=None, new=True, max_age=self.max_age)
-        return Session(identity, data=cast(SessionData, data), new=False, max_age=self.max_age)
+        text, data = found
+        return _LoadedSession(identity, cast(SessionData, data), self.max_age, text)
 
     async def save_session(
         self, request: web.Request, response: web.StreamResponse, session: Session
     ) -> None:
         """New sessions are created (``NX``), existing ones only updated (``XX``): a session
-        deleted by a logout on another instance is never brought back by a late write here."""
+        deleted by a logout on another instance is never brought back by a late write here,
+        and tokens another request refreshed meanwhile are never replaced by the older copy
+        this request loaded (``_update``)."""
         identity = session.identity
         if session.empty:
             if identity is not None:
@@ -180,9 +183,110 @@ class RedisSessionStorage(SecureDeleteMixin, RedisStorage):
         if identity is None:
             identity = self._key_factory()
             written = await _set(self, str(identity), session, ttl, new=True)
+        elif isinstance(session, _LoadedSession):
+            written = await _update(self, str(identity), session, ttl)
         else:
             written = await _set(self, str(identity), session, ttl, new=False)
         self.save_cookie(response, str(identity) if written else "", max_age=ttl)
+
+
+class _LoadedSession(Session):
+    """A session read from Redis, with the stored text it was read from (``loaded``)."""
+
+    def __init__(self, identity: str, data: SessionData, max_age: int | None, loaded: str) -> None:
+        super().__init__(identity, data=data, new=False, max_age=max_age)
+        self.loaded = loaded
+
+
+async def _load(storage: RedisStorage, identity: str) -> tuple[str, dict[str, Any]] | None:
+    """``read``, with the stored text as well."""
+    raw = await _client(storage).get(_key(storage, identity))
+    if raw is None:
+        return None
+    try:
+        text = _text(raw)
+        data = storage._decoder(text)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return (text, data) if isinstance(data, dict) else None
+
+
+# KEYS[1] the session; ARGV: SHA-1 of the stored text the writer last saw, its new text, the
+# TTL in seconds ("" = none). 1: written; 0: gone (a logout: not brought back); else the text
+# stored now (changed meanwhile: the writer merges and tries again).
+_UPDATE = """
+local current = redis.call("get", KEYS[1])
+if not current then
+    return 0
+end
+if current ~= ARGV[2] and redis.sha1hex(current) ~= ARGV[1] then
+    return current
+end
+if ARGV[3] == "" then
+    redis.call("set", KEYS[1], ARGV[2])
+else
+    redis.call("set", KEYS[1], ARGV[2], "ex", ARGV[3])
+end
+return 1
+"""
+_UPDATE_ATTEMPTS = 5
+
+
+async def _update(
+    storage: RedisStorage, identity: str, session: _LoadedSession, ttl: int | None
+) -> bool:
+    """Write an existing session over the stored one if that is still what was loaded (one
+    round trip), else over the stored one merged in (``_merged``); whether it was written (not
+    when deleted meanwhile). Redis errors propagate, ``WatchError`` when others kept writing."""
+    key, client = _key(storage, identity), _client(storage)
+    data, seen = storage._get_session_data(session), session.loaded
+    for _ in range(_UPDATE_ATTEMPTS):
+        digest = hashlib.sha1(seen.encode("utf-8"), usedforsecurity=False).hexdigest()
+        expiry = "" if ttl is None else str(ttl)
+        got = await client.eval(_UPDATE, 1, key, digest, storage._encoder(data), expiry)
+        if isinstance(got, int):
+            return bool(got)
+        seen = _text(got)
+        data = _merged(storage, storage._get_session_data(session), session.loaded, seen)
+    raise WatchError(f"the session changed {_UPDATE_ATTEMPTS} times while it was saved")
+
+
+def _merged(storage: RedisStorage, data: SessionData, loaded: str, stored: str) -> SessionData:
+    """``data`` with, for each provider, the tokens in ``stored`` wherever they differ from
+    both the ``loaded`` ones and this request's: another request refreshed them (the provider
+    may have rotated the loaded refresh token away) or dropped them since this request loaded
+    the session, and this request did not refresh them itself."""
+    ours = _tokens(data)
+    if ours is None:  # this request holds no tokens (signed out, anonymous): nothing to keep
+        return data
+    before, now = _tokens(_decoded(storage, loaded)) or {}, _tokens(_decoded(storage, stored)) or {}
+    tokens = dict(ours)
+    for name in {*before, *now}:
+        kept = now.get(name)
+        if kept == before.get(name) or kept == ours.get(name):
+            continue
+        logger.debug("kept the %s tokens another request stored meanwhile", name)
+        if kept is None:
+            tokens.pop(name, None)
+        else:
+            tokens[name] = kept
+    mapping = data["session"]
+    return {**data, "session": {**mapping, NAMESPACE: {**mapping[NAMESPACE], "t": tokens}}}
+
+
+def _decoded(storage: RedisStorage, text: str) -> object:
+    try:
+        return storage._decoder(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _tokens(data: object) -> dict[str, Any] | None:
+    """The ``{provider: tokens}`` of decoded session data (``session["oauth"]["t"]``)."""
+    mapping = data.get("session") if isinstance(data, dict) else None
+    oauth = mapping.get(NAMESPACE) if isinstance(mapping, dict) else None
+    tokens = oauth.get("t") if isinstance(oauth, dict) else None
+    return tokens if isinstance(tokens, dict) else None
 
 
 def key_prefix(cookie_name: str, scope: str) -> str:
