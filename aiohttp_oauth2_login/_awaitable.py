@@ -62,12 +62,23 @@ class MustAwait(Coroutine[Any, Any, _T]):
     if not TYPE_CHECKING:  # hidden from type checkers, so that they flag `if get_user(r):`
 
         def __bool__(self) -> bool:
-            if self._state == _FRESH:
-                self._state = _REPORTED  # this TypeError is the report: no ERROR log later
-            raise TypeError(
-                f"{self._name}(request) is a coroutine, which is always true: "
-                f"use 'await {self._name}(request)'{_HINTS.get(self._name, '')}"
-            )
+            raise self._misuse("a coroutine, which is always true")
+
+        def __eq__(self, other: object) -> bool:  # `get_user(r) == None`: never equal
+            raise self._misuse("a coroutine, never equal to a user or None")
+
+        def __ne__(self, other: object) -> bool:  # `get_user(r) != None`: always unequal
+            raise self._misuse("a coroutine, never equal to a user or None")
+
+        __hash__ = object.__hash__  # asyncio keeps awaitables in sets
+
+    def _misuse(self, what: str) -> TypeError:
+        if self._state == _FRESH:
+            self._state = _REPORTED  # this TypeError is the report: no ERROR log later
+        return TypeError(
+            f"{self._name}(request) is {what}: "
+            f"use 'await {self._name}(request)'{_HINTS.get(self._name, '')}"
+        )
 
     def __del__(self) -> None:
         if self._state == _STARTED:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import operator
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -61,6 +62,18 @@ async def user_or_guest(request: web.Request) -> web.Response:
     return web.Response(text=f"secret for {who}")
 
 
+async def is_not_none(request: web.Request) -> web.Response:
+    if get_user(request) != None:  # noqa: E711  # the bug under test
+        return web.Response(text="secret")
+    return web.Response(text="please sign in")
+
+
+async def is_none(request: web.Request) -> web.Response:
+    if get_user(request) == None:  # noqa: E711  # the bug under test
+        raise web.HTTPUnauthorized()
+    return web.Response(text="secret")
+
+
 async def forgot_logout(request: web.Request) -> web.Response:
     logout(request)  # type: ignore[unused-coroutine]  # the bug under test
     return web.Response(text="signed out?")
@@ -108,6 +121,8 @@ async def _client(aiohttp_client: Any, fake: FakeProvider) -> Client:
         "/if": if_get_user,
         "/if-not": if_not_get_user,
         "/or": user_or_guest,
+        "/not-none": is_not_none,
+        "/none": is_none,
         "/forgot-logout": forgot_logout,
         "/every-await": every_await,
         "/require-in-task": require_in_task,
@@ -126,6 +141,9 @@ def test_truth_value_raises_and_names_the_fix(name: str, caplog: pytest.LogCaptu
         bool(call(request))
     with pytest.raises(TypeError, match=rf"use 'await {name}\(request\)'"):
         not call(request)  # type: ignore[truthy-bool]  # noqa: B015 - the misuse under test
+    for compare in (operator.eq, operator.ne):  # `get_user(request) != None`
+        with pytest.raises(TypeError, match=rf"use 'await {name}\(request\)'"):
+            compare(call(request), None)
     gc.collect()
     assert _errors(caplog) == []  # the TypeError was the report: no second one, and no warning
 
@@ -135,7 +153,7 @@ def test_get_user_points_to_require_login() -> None:
         bool(get_user(make_mocked_request("GET", "/")))
 
 
-@pytest.mark.parametrize("path", ["/if", "/if-not", "/or"])
+@pytest.mark.parametrize("path", ["/if", "/if-not", "/or", "/not-none", "/none"])
 @pytest.mark.parametrize("signed_in", [False, True])
 async def test_a_truthiness_check_never_lets_anyone_in(
     aiohttp_client: Any, fake: FakeProvider, path: str, signed_in: bool
