@@ -45,6 +45,7 @@ $(E2E)/node_modules/.stamp: $(E2E)/package.json $(E2E)/package-lock.json
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy --strict aiohttp_oauth2_login

@@ -12,9 +12,9 @@ from aiohttp import hdrs, web
 
 from ._awaitable import MustAwait
 from ._pages import SECURITY_HEADERS, error_response
+from ._plugin import OAuthLogin
 from ._sessions.access import clear_login, load_auth
 from ._sessions.peek import Slow
-from ._setup import OAuthLogin
 from .errors import LoginRefused, ProviderError, ProviderTimeout, ReauthenticationRequired
 from .keys import APP_KEY
 from .user import User
@@ -51,7 +51,7 @@ async def _get_user(request: web.Request) -> User | None:
 
 
 async def _current_user(request: web.Request, login: OAuthLogin) -> User | None:
-    user = await login.peek(request, login.config)  # the cheap check, when it can decide
+    user = await login.backend.peek(request, login.config)  # the cheap check, when it can decide
     if isinstance(user, Slow):
         return (await load_auth(request, login.config)).user
     return user

@@ -13,11 +13,11 @@ from collections.abc import Coroutine, Generator
 from types import TracebackType
 from typing import Any
 
-import aiohttp_session
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs, web
 from yarl import URL
 
 from ._awaitable import MustAwait
+from ._plugin import OAuthLogin
 from ._sessions.access import (
     drop_tokens,
     load_auth,
@@ -25,8 +25,8 @@ from ._sessions.access import (
     reread_tokens,
     session_id,
     store_tokens,
+    stored_side,
 )
-from ._setup import OAuthLogin
 from .auth import get_login
 from .errors import ReauthenticationRequired, TokenValidationError
 from .log import logger
@@ -181,14 +181,14 @@ class AuthenticatedClient:
 
         async def job() -> TokenSet:
             shared = await session_id(self._request)
-            if login.refresh_lock is None or shared is None:
+            lock = login.backend.refresh_lock
+            if lock is None or shared is None:
                 return await refresh()
-            from ._sessions import redis as redis_sessions  # optional dependency: only with Redis
-
-            storage = self._request[aiohttp_session.STORAGE_KEY]
+            side = stored_side(self._request)
+            assert side is not None  # noqa: S101 - session_id() said the store is server-side
             keep = provider.keeps_id_token
             # several instances share this session: one refresh, under a Redis lock
-            async with login.refresh_lock.hold(shared) as held:
+            async with lock.hold(shared) as held:
                 stored = await reread_tokens(self._request, self.provider)
                 if stored is not None and stored.refresh_token != spent:
                     return stored  # another instance refreshed while we waited
@@ -199,8 +199,7 @@ class AuthenticatedClient:
                 login.refresher.keep(spent, fresh)
                 await store_tokens(self._request, self.provider, fresh, keep_id_token=keep)
                 later = functools.partial(
-                    redis_sessions.replace_tokens,
-                    storage,
+                    side.replace_tokens,
                     shared,
                     self.provider,
                     spent,

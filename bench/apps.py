@@ -27,7 +27,7 @@ from aiohttp_oauth2_login import (
     login_required,
     setup_oauth,
 )
-from aiohttp_oauth2_login._sessions.access import NAMESPACE, login_payload
+from aiohttp_oauth2_login._sessions.schema import NAMESPACE, login_payload
 from aiohttp_oauth2_login.providers import OAuth2Provider, OIDCProvider
 
 KEY = base64.urlsafe_b64encode(b"b" * 32).decode()

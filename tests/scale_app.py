@@ -114,10 +114,10 @@ def make_app(args: argparse.Namespace) -> web.Application:
     app.router.add_get("/health", health)
     app.router.add_get("/stats", stats)
     login = find_login(app)
-    if login.refresh_lock is None:
+    if login.backend.refresh_lock is None:
         raise SystemExit("redis_url did not give a cross-instance refresh lock")
-    lock = CountingLock(login.refresh_lock, args.hold_delay)
-    login.refresh_lock = lock  # type: ignore[assignment]
+    lock = CountingLock(login.backend.refresh_lock, args.hold_delay)
+    login.backend.refresh_lock = lock  # type: ignore[assignment]
     app[LOCK] = lock
     return app
 

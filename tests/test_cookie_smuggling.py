@@ -114,7 +114,7 @@ def probe_handler(login: OAuthLogin) -> Callable[[web.Request], Any]:
     async def probe(request: web.Request) -> web.Response:
         if request.query.get("path") == "full":
             await aiohttp_session.get_session(request)
-        peek = await login.peek(request, login.config)
+        peek = await login.backend.peek(request, login.config)
         user = await get_user(request)
         api: str | int | None = None
         try:
@@ -572,7 +572,7 @@ async def _both_paths(world: World, header: str) -> tuple[object, str | None]:
     if world.storage == "cookie":
         fast: object = peek_user(request, login.config, login.storage)
     else:
-        fast = await login.peek(request, login.config)
+        fast = await login.backend.peek(request, login.config)
     seen: list[str | None] = []
 
     async def handler(request: web.Request) -> web.StreamResponse:

@@ -1385,7 +1385,7 @@ async def test_storage_accepts_aiohttp_sessions_own_redis_storage(
     redis = aioredis.Redis.from_url(redis_server.url)
     try:
         client = await make_client(storage=RedisStorage(redis, cookie_name=COOKIE), secret_key=KEY)
-        assert find_login(client.app).refresh_lock is not None
+        assert find_login(client.app).backend.refresh_lock is not None
         assert (await login_flow(client)).status == 303
         session_id = client_session_id(client)
         assert session_id is not None and keys(redis_server) == {session_key(session_id)}

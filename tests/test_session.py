@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-import aiohttp_oauth2_login._sessions.access as session_module
+import aiohttp_oauth2_login._sessions.schema as session_module
 from aiohttp_oauth2_login import CookieStorage
 from aiohttp_oauth2_login._sessions.cookie_storage import parse_keys
 from aiohttp_oauth2_login.testing import find_login, login_as, login_flow
@@ -23,7 +23,7 @@ COOKIE = "aiohttp_oauth2"
 
 
 class Clock:
-    """A stand-in for the ``time`` module inside ``aiohttp_oauth2_login._sessions.access``."""
+    """A stand-in for the ``time`` module of ``aiohttp_oauth2_login._sessions.schema``."""
 
     def __init__(self) -> None:
         self.now = time.time()

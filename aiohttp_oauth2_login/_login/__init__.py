@@ -14,7 +14,7 @@ from .logout import LogoutViews
 from .views import LoginViews
 
 if TYPE_CHECKING:
-    from .._setup import OAuthLogin
+    from .._plugin import OAuthLogin
 
 __all__ = ["add_routes"]
 

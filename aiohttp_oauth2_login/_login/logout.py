@@ -20,7 +20,8 @@ from aiohttp import web
 from yarl import URL
 
 from .._pages import SECURITY_HEADERS, content_security_policy, csp_origin, error_response, page
-from .._sessions.access import NAMESPACE, clear_login, load_auth
+from .._sessions.access import clear_login, load_auth
+from .._sessions.schema import LOGOUT, NAMESPACE
 from .._urls import external_path, external_url, safe_next, same_origin
 from ..errors import CrossSiteRequest, OAuthLoginError
 from ..log import logger
@@ -28,7 +29,7 @@ from ..providers.base import Provider
 from ..tokens import TokenSet
 
 if TYPE_CHECKING:
-    from .._setup import OAuthLogin
+    from .._plugin import OAuthLogin
 
 __all__ = ["REVOCATION_TIMEOUT", "LogoutViews"]
 
@@ -147,7 +148,7 @@ class LogoutViews:
             return None
         state = secrets.token_urlsafe(32)
         session = await aiohttp_session.get_session(request)  # cleared above; holds only this
-        session[NAMESPACE] = {"lo": {"s": state, "x": next_}}
+        session[NAMESPACE] = {LOGOUT: {"s": state, "x": next_}}
         done = external_url(self.config.public_url, request, self._route_path("logout_done"))
         params = {
             "id_token_hint": token.id_token,
@@ -164,7 +165,7 @@ class LogoutViews:
         """GET /auth/logout/done: back from the provider; ``next`` only with the right state."""
         session = await aiohttp_session.get_session(request)
         raw = session.get(NAMESPACE)
-        pending = raw.get("lo") if isinstance(raw, dict) else None
+        pending = raw.get(LOGOUT) if isinstance(raw, dict) else None
         next_ = self.config.default_next
         given = request.query.get("state", "")
         stored = pending.get("s") if isinstance(pending, dict) else None

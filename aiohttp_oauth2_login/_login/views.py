@@ -18,7 +18,6 @@ from .._oauth.protocol import authorization_url, exchange_code
 from .._oauth.transaction import check_transaction, new_transaction
 from .._pages import SECURITY_HEADERS, error_response, json_response, page, wants_json
 from .._sessions.access import start_login_session
-from .._sessions.cookie_storage import CookieStorage
 from .._urls import external_path, safe_next
 from ..errors import (
     AccessDenied,
@@ -35,7 +34,7 @@ from ..tokens import TokenSet
 from ..user import User
 
 if TYPE_CHECKING:
-    from .._setup import OAuthLogin
+    from .._plugin import OAuthLogin
 
 __all__ = ["LoginViews"]
 
@@ -270,8 +269,7 @@ class LoginViews:
             scope=self.login.config.scope.path,
             keep_id_token=provider.keeps_id_token,
         )
-        storage = self.login.storage
-        if isinstance(storage, CookieStorage) and not storage.fits(session):
+        if not self.login.backend.fits(session):
             session.invalidate()
             raise SessionTooLarge()
         logger.info("user signed in with %s", provider.name)

@@ -22,13 +22,13 @@ from .http import HttpLimits, fetch_json
 from .transaction import Transaction, code_challenge
 
 if TYPE_CHECKING:
-    from ..providers.base import Endpoints, Provider
+    from .endpoints import Endpoints, OAuthClient
 
 __all__ = ["authorization_url", "exchange_code", "refresh_tokens", "revoke_token"]
 
 
 def authorization_url(
-    provider: Provider, endpoints: Endpoints, *, redirect_uri: str, tx: Transaction
+    provider: OAuthClient, endpoints: Endpoints, *, redirect_uri: str, tx: Transaction
 ) -> str:
     """The URL that starts the code flow: state, PKCE S256 and (OIDC) nonce always included."""
     params = provider.extra_authorize_params()
@@ -53,7 +53,7 @@ def basic_auth(client_id: str, client_secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
 
 
-def _client_auth(provider: Provider, data: dict[str, str]) -> dict[str, str]:
+def _client_auth(provider: OAuthClient, data: dict[str, str]) -> dict[str, str]:
     """Add client authentication to a token/revocation request; returns the extra headers."""
     if provider.client_auth == "client_secret_basic" and provider.client_secret is not None:
         return basic_auth(provider.client_id, provider.client_secret)
@@ -65,7 +65,7 @@ def _client_auth(provider: Provider, data: dict[str, str]) -> dict[str, str]:
 
 async def _token_request(
     http: aiohttp.ClientSession,
-    provider: Provider,
+    provider: OAuthClient,
     endpoints: Endpoints,
     limits: HttpLimits,
     data: dict[str, str],
@@ -90,7 +90,7 @@ async def _token_request(
 
 async def exchange_code(
     http: aiohttp.ClientSession,
-    provider: Provider,
+    provider: OAuthClient,
     endpoints: Endpoints,
     limits: HttpLimits,
     *,
@@ -110,7 +110,7 @@ async def exchange_code(
 
 async def refresh_tokens(
     http: aiohttp.ClientSession,
-    provider: Provider,
+    provider: OAuthClient,
     endpoints: Endpoints,
     limits: HttpLimits,
     refresh_token: str,
@@ -125,7 +125,7 @@ async def refresh_tokens(
 
 async def revoke_token(
     http: aiohttp.ClientSession,
-    provider: Provider,
+    provider: OAuthClient,
     endpoints: Endpoints,
     limits: HttpLimits,
     token: str,

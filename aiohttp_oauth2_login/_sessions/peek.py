@@ -18,10 +18,9 @@ import aiohttp_session
 from aiohttp import web
 
 from ..config import OAuthConfig
-from ..keys import AUTH_KEY
 from ..user import User
-from .access import NAMESPACE, TOUCH_EVERY, clock_now
 from .cookie_storage import CACHE_SIZE, CookieStorage
+from .schema import AUTH_KEY, NAMESPACE, TOUCH_EVERY, Login, clock_now, is_live, login_fields
 
 __all__ = [
     "SLOW",
@@ -40,7 +39,7 @@ class Slow:
 
 
 SLOW: Final = Slow()
-Entry = tuple[User, int, int] | None
+Entry = Login | None
 PeekResult = User | None | Slow
 _TAIL = 24  # base64 characters at the end of a cookie value: the 16-byte tag and then some
 
@@ -59,16 +58,14 @@ def _open(storage: CookieStorage, value: str, scope: str) -> Entry | Slow:
 
 def entry_from_payload(data: object, scope: str) -> Entry | Slow:
     """The login fields of an aiohttp-session payload ``{"created": ..., "session": {...}}``;
-    ``None`` when it holds no login of the setup ``scope``."""
+    ``None`` when it holds no login of the setup ``scope``, ``SLOW`` when it holds a malformed
+    one (the full path clears it)."""
     mapping = data.get("session") if isinstance(data, dict) else None
     raw = mapping.get(NAMESPACE) if isinstance(mapping, dict) else None
     if not isinstance(raw, dict) or "u" not in raw or raw.get("b") != scope:
         return None
-    user = User.from_session(raw.get("u"))
-    login_at, last = raw.get("li"), raw.get("la")
-    if user is None or not isinstance(login_at, int) or not isinstance(last, int):
-        return SLOW
-    return (user, login_at, last)
+    login = login_fields(raw, scope)
+    return SLOW if login is None else login
 
 
 def peek_user(request: web.Request, config: OAuthConfig, storage: object) -> PeekResult:
@@ -99,17 +96,10 @@ def peek_user(request: web.Request, config: OAuthConfig, storage: object) -> Pee
 
 
 def check_entry(entry: Entry, config: OAuthConfig) -> PeekResult:
-    """Timeouts and configuration, evaluated on every request (never cached)."""
+    """Liveness (``schema.is_live``), evaluated on every request (never cached)."""
     if entry is None:
         return None
-    user, login_at, last = entry
     now = clock_now()
-    if (
-        user.provider not in config.provider_names
-        or now >= login_at + config.session_lifetime
-        or now >= last + config.idle_timeout
-        or login_at > now + 60
-        or now - last >= TOUCH_EVERY
-    ):
+    if not is_live(entry, config, now) or now - entry[2] >= TOUCH_EVERY:
         return SLOW  # expired (clear it) or due for an activity update: the slow path writes
-    return user
+    return entry[0]

@@ -11,12 +11,18 @@ import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Literal
+from dataclasses import replace
+from typing import Any, ClassVar
 
 import aiohttp
 from yarl import URL
 
+from .._oauth.endpoints import (
+    RESERVED_PARAMS,
+    ClientAuth,
+    Endpoints,
+    check_endpoint,
+)
 from .._oauth.http import HttpLimits
 from .._oauth.protocol import refresh_tokens, revoke_token
 from ..errors import ConfigurationError, ReauthenticationRequired
@@ -26,61 +32,13 @@ from ._profile import user_from_standard_claims
 
 __all__ = ["ClientAuth", "Endpoints", "Provider", "check_endpoint"]
 
-ClientAuth = Literal["client_secret_basic", "client_secret_post", "none"]
 _CLIENT_AUTH = ("client_secret_basic", "client_secret_post", "none")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
-#: authorization-request parameters the flow sets; extra parameters may never override them
-RESERVED_PARAMS = frozenset(
-    {
-        "response_type",
-        "client_id",
-        "redirect_uri",
-        "scope",
-        "state",
-        "nonce",
-        "code_challenge",
-        "code_challenge_method",
-        "response_mode",
-        "request",
-        "request_uri",
-    }
-)
 
 
 def _is_text(value: object) -> bool:
     """A non-empty ``str`` (configuration comes from users who may not run a type checker)."""
     return isinstance(value, str) and value != ""
-
-
-def check_endpoint(url: str | None, what: str, *, required: bool = False) -> str | None:
-    """Validate a configured endpoint: an absolute http(s) URL without credentials or fragment."""
-    if url is None:
-        if required:
-            raise ConfigurationError(f"{what} is required")
-        return None
-    if not isinstance(url, str):
-        raise ConfigurationError(f"{what} must be a string URL")
-    parsed = URL(url)
-    if parsed.scheme not in ("https", "http") or not parsed.host:
-        raise ConfigurationError(f"{what} must be an absolute http(s) URL, got {url!r}")
-    if parsed.user is not None or parsed.password is not None or parsed.fragment:
-        raise ConfigurationError(f"{what} must not contain credentials or a fragment")
-    return url
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Endpoints:
-    """A provider's endpoints and metadata, resolved (OIDC: from discovery)."""
-
-    authorize_url: str
-    token_url: str
-    userinfo_url: str | None = None
-    revocation_url: str | None = None
-    end_session_url: str | None = None
-    jwks_uri: str | None = None
-    issuer: str | None = None
-    iss_parameter_supported: bool = False
-    id_token_algorithms: tuple[str, ...] = ("RS256",)
 
 
 class Provider(ABC):

@@ -16,8 +16,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, make_mocked_request
 from yarl import URL
 
-from .._sessions.access import NAMESPACE, login_payload
-from .._setup import OAuthLogin
+from .._plugin import OAuthLogin
+from .._sessions.schema import NAMESPACE, login_payload
 from ..keys import APP_KEY
 from ..providers import OIDCProvider
 from ..tokens import TokenSet

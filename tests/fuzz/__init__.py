@@ -29,8 +29,8 @@ from hypothesis.control import currently_in_test_context
 from yarl import URL
 
 from aiohttp_oauth2_login import get_user
-from aiohttp_oauth2_login._sessions.access import NAMESPACE, login_payload
 from aiohttp_oauth2_login._sessions.cookie_storage import CookieStorage
+from aiohttp_oauth2_login._sessions.schema import NAMESPACE, login_payload
 from aiohttp_oauth2_login._setup import OAuthLogin
 from aiohttp_oauth2_login.testing import FakeProvider, find_login, oidc_provider_for
 from aiohttp_oauth2_login.tokens import TokenSet
