@@ -18,7 +18,7 @@ _NEXT_OK = re.compile(r"/(?![/\\])[\x21-\x7e]*")
 def safe_next(value: object, default: str) -> str:
     """``value`` if it is a same-origin path (``/x``, not ``//x``, no scheme), else ``default``.
 
-    Open-redirect defence (SECURITY.md 26): anything a browser could resolve to another origin
+    Open-redirect defence (G19): anything a browser could resolve to another origin
     is replaced, never "repaired".
     """
     if not isinstance(value, str) or len(value) > _MAX_NEXT or not _NEXT_OK.fullmatch(value):
@@ -34,7 +34,7 @@ def safe_next(value: object, default: str) -> str:
 def external_url(public_url: URL | None, request: web.Request, path: str) -> URL:
     """The absolute URL of an app path as browsers and providers see it.
 
-    With ``public_url`` configured, ``Host`` and ``X-Forwarded-*`` never matter (SECURITY.md 5).
+    With ``public_url`` configured, ``Host`` and ``X-Forwarded-*`` never matter (L6).
     """
     if public_url is not None:
         return public_url.with_path(public_url.path.rstrip("/") + path, encoded=False)
@@ -55,7 +55,7 @@ def request_origin(public_url: URL | None, request: web.Request) -> str:
 
 
 def same_origin(public_url: URL | None, request: web.Request) -> bool:
-    """Whether a state-changing request comes from this site (CSRF defence, SECURITY.md 27).
+    """Whether a state-changing request comes from this site (CSRF defence, RFC 6454 §7).
 
     ``Origin`` decides when present (and not the opaque ``null``); otherwise
     ``Sec-Fetch-Site`` must say ``same-origin``; a request with neither is refused.

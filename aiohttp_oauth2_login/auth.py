@@ -78,7 +78,7 @@ def _is_navigation(request: web.Request) -> bool:
 def login_redirect(
     request: web.Request, login: OAuthLogin, providers: Collection[str] | None
 ) -> web.HTTPException:
-    """302 to the login page for browsers, 401 JSON for everything else (DESIGN.md §3)."""
+    """302 to the login page for browsers, 401 JSON for everything else (README, Routes)."""
     allowed = [p for p in login.providers if providers is None or p in providers]
     target = login.login_url(
         allowed[0] if len(allowed) == 1 else None, next=request.rel_url.path_qs

@@ -1,7 +1,7 @@
 """``get_client``: call the provider's API as the signed-in user, with tokens kept fresh.
 
 Built on the plugin's one ``ClientSession`` and aiohttp's client middleware: the middleware adds
-the bearer token only for the provider's API origin (SECURITY.md 30), refreshes it shortly before
+the bearer token only for the provider's API origin (G22), refreshes it shortly before
 it expires and once after a 401, and writes refreshed tokens back to the session.
 """
 

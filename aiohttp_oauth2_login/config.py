@@ -112,7 +112,7 @@ def parse_default_next(value: object) -> str:
 class Scope:
     """Which ``setup_oauth`` a session or login transaction belongs to: the external path of
     its login page, known once the application tree is frozen (set at startup). A session of
-    another setup in the same application tree is anonymous here (SECURITY.md, "Cookies")."""
+    another setup in the same application tree is anonymous here (G12)."""
 
     path: str = ""
 

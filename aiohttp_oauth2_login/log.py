@@ -50,7 +50,7 @@ def redact_url(url: URL) -> str:
 
 
 class RedactingAccessLogger(AbstractAccessLogger):
-    """An access logger that never writes a code, state, nonce or token (SECURITY.md 29).
+    """An access logger that never writes a code, state, nonce or token (G21).
 
     Use it with ``web.run_app(app, access_log_class=RedactingAccessLogger)``; the line format
     is aiohttp's default one, with the query string redacted and the Referer reduced to its origin.

@@ -1,4 +1,4 @@
-"""``TokenSet``: the tokens of one provider for one session, parsed strictly (SECURITY.md 13)."""
+"""``TokenSet``: the tokens of one provider for one session, parsed strictly (RFC 6749 §5.1)."""
 
 from __future__ import annotations
 

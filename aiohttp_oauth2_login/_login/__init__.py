@@ -20,7 +20,7 @@ __all__ = ["add_routes"]
 
 
 def add_routes(login: OAuthLogin) -> None:
-    """The five routes of DESIGN.md §3 on the login sub-app (before it is mounted)."""
+    """The five routes of the README's Routes table on the login sub-app (before it is mounted)."""
     views = LoginViews(login)
     logout = LogoutViews(login)
     router = login.login_app.router

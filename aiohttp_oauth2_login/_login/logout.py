@@ -1,10 +1,10 @@
 """Logout: a confirmation page, the CSRF-checked POST, revocation, RP-initiated logout.
 
 Local logout always completes: revocation is best effort, concurrent and bounded in time
-(SECURITY.md 27). With ``OIDCProvider(rp_initiated_logout=True)`` the browser is then sent to the
+(G6; RFC 7009). With ``OIDCProvider(rp_initiated_logout=True)`` the browser is then sent to the
 provider's ``end_session_endpoint`` and comes back to ``/auth/logout/done``. Chromium and Safari
 apply CSP ``form-action`` to the redirects of a form submission, so the confirmation page then
-allows exactly that endpoint's origin besides ``'self'`` (SECURITY.md).
+allows exactly that endpoint's origin besides ``'self'`` (G15; CSP Level 3 §6.4.1).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The login sub-app's handlers: parse the request, call the flow, map results to responses.
 
 Every failure inside the callback becomes a returned error page (never a raised exception) so
-that aiohttp-session saves the consumed transaction whatever the outcome (SECURITY.md 8).
+that aiohttp-session saves the consumed transaction whatever the outcome (G2).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ _KNOWN_ERRORS = frozenset(
         "temporarily_unavailable",
     }
 )
-#: tokens must never arrive on the front channel (code flow only, SECURITY.md 1)
+#: tokens must never arrive on the front channel (code flow only, G1)
 _FRONT_CHANNEL_TOKENS = ("access_token", "id_token", "token")
 #: characters of a provider's ``error_description`` an error page shows at most
 MAX_SHOWN_DESCRIPTION = 300
@@ -236,7 +236,7 @@ class LoginViews:
         code = _one(query, "code")
         iss = _one(query, "iss")
         error = _one(query, "error")
-        description = _description(query)  # display-only: never refuses (SECURITY.md 11)
+        description = _description(query)  # display-only: never refuses (G13)
         if any(name in query for name in _FRONT_CHANNEL_TOKENS):
             raise InvalidRequest("The sign-in response carried tokens in the URL; refused.")
         http, limits = self.login.http, self.config.limits

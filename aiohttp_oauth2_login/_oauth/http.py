@@ -1,7 +1,7 @@
 """Bounded back-channel HTTP: no redirects, explicit timeouts, a body cap, JSON objects only.
 
 Every request to a provider goes through ``fetch_json`` so that a slow, huge or redirecting answer
-becomes a clean ``ProviderTimeout`` / ``ProviderError`` (SECURITY.md 12) instead of a hang or a 500.
+becomes a clean ``ProviderTimeout`` / ``ProviderError`` (G6) instead of a hang or a 500.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 pyjwt checks signatures and registered claims; this module adds what it leaves to the caller:
 the algorithm allow-list per provider, ``crit``, explicit typing (``typ``), key selection by
 ``kid``/``kty``/``use``, NumericDate types, ``azp``, ``iat`` bounds, ``nonce`` and ``sub``
-(SECURITY.md 15-17).
+(G7, G14; OIDC Core §3.1.3.7).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The only module that knows OAuth parameter names. Every back-channel call is bounded by
 ``fetch_json`` (no redirects, timeouts, size cap) and authenticates the client per provider, the
-secret never in a URL (SECURITY.md 12-14).
+secret never in a URL (G6; RFC 6749 §2.3.1).
 """
 
 from __future__ import annotations

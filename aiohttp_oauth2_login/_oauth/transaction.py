@@ -2,7 +2,7 @@
 
 A transaction lives in an encrypted cookie of the browser that started the login
 (``_tx_cookies``), so a ``state`` is bound to that browser. ``state`` carries no meaning: the
-provider and ``next`` are looked up, never decoded from it (SECURITY.md 2).
+provider and ``next`` are looked up, never decoded from it (G2).
 """
 
 from __future__ import annotations

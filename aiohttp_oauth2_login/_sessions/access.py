@@ -81,7 +81,7 @@ async def start_login_session(
 ) -> aiohttp_session.Session:
     """A brand-new session holding only the identity, its tokens and other tabs' transactions.
 
-    Rotation defeats session fixation (SECURITY.md 21); the other live transactions are carried
+    Rotation defeats session fixation (G9); the other live transactions are carried
     over so that logins started in other tabs of this browser can still complete.
     """
     old = await aiohttp_session.get_session(request)

@@ -3,7 +3,7 @@
 The first key encrypts, every key decrypts; a cookie readable only by an older key is marked
 changed on load, so the response re-encrypts it with the current key. Cookie values are
 unpadded base64url (no quoting needed), bound to the cookie name by the AEAD associated data.
-A cookie that does not decrypt or parse is an anonymous session, never an error (SECURITY.md 23).
+A cookie that does not decrypt or parse is an anonymous session, never an error (G9).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .deletion import SecureDeleteMixin
 
 __all__ = ["CHUNK_VALUE", "MAX_COOKIE_BYTES", "CookieStorage", "generate_key", "parse_keys"]
 
-MAX_COOKIE_BYTES = 4096  # browsers silently drop a bigger Set-Cookie (SECURITY.md 25)
+MAX_COOKIE_BYTES = 4096  # browsers silently drop a bigger Set-Cookie (G9)
 CHUNK_VALUE = 3800  # value bytes per cookie: name and attributes fit in the rest of 4096
 MAX_CHUNKS = 2  # aiohttp reads request headers of at most 8190 bytes: Cookie included
 CACHE_SIZE = 4096  # cookie values whose login fields are remembered (see _fastpath)

@@ -1,4 +1,4 @@
-"""The plugin's own cookies, read strictly from the raw ``Cookie`` header (SECURITY.md "Cookies").
+"""The plugin's own cookies, read strictly from the raw ``Cookie`` header (G10).
 
 Browsers send ``name=value`` pairs joined by ``"; "``; a value never contains ``;`` (RFC 6265
 §4.1.1, §5.4). aiohttp's lenient parser (``request.cookies``) also splits on spaces inside a

@@ -8,9 +8,9 @@ app's own session data (cookie or Redis) can live beside it::
      "lo": a pending RP-initiated logout}
 
 Only a complete, validated identity of this setup counts as logged in; anything malformed,
-timed out, of a removed provider or of another ``setup_oauth`` is anonymous (SECURITY.md,
-"Sessions"). Both the full session load (``access``) and the cheap check (``peek``) ask
-``is_live``, so the two can never disagree about a timeout.
+timed out, of a removed provider or of another ``setup_oauth`` is anonymous (G9, G12). Both
+the full session load (``access``) and the cheap check (``peek``) ask ``is_live``, so the two
+can never disagree about a timeout.
 """
 
 from __future__ import annotations

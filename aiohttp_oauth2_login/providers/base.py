@@ -2,7 +2,7 @@
 
 A provider is configuration plus a few overrides: endpoints, the scopes to ask for, how the client
 authenticates, and how a profile becomes a ``User``. Providers never import ``aiohttp.web``: they
-take the plugin's ``ClientSession`` and return data (STYLE.md 8).
+take the plugin's ``ClientSession`` and return data.
 """
 
 from __future__ import annotations
