@@ -8,7 +8,8 @@ import pytest
 
 from aiohttp_oauth2_login.testing import FakeProvider, oidc_provider_for
 
-from ._app import Client, MakeClient, build_app
+from .support.app import Client, MakeClient, build_app
+from .support.redis_peer import persistent_redis, redis_server, replayer  # noqa: F401 - fixtures
 
 
 @pytest.fixture

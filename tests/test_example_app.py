@@ -5,12 +5,10 @@ from __future__ import annotations
 import html
 import logging
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,8 +23,10 @@ from aiohttp_oauth2_login.testing import login_as
 from example_app import create_app, secret_keys
 from example_app.__main__ import default_public_url, parse_args
 
-ROOT = Path(__file__).resolve().parent.parent
-HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+from .support.app import HTML
+from .support.html import find
+from .support.peers import ROOT, free_port
+
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -44,19 +44,12 @@ class Running:
 Start = Callable[..., Awaitable[Running]]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def start(aiohttp_server: Any, aiohttp_client: Any) -> Start:
     """``await start(environ)``: the app served on its public URL, and a browser-like client."""
 
     async def run(environ: Mapping[str, str] | None = None) -> Running:
-        port = _free_port()  # the dev provider's issuer must be the server's real URL
+        port = free_port()  # the dev provider's issuer must be the server's real URL
         origin = f"http://127.0.0.1:{port}"
         app = create_app(public_url=origin, environ=environ or {})
         server = await aiohttp_server(app, port=port)
@@ -71,19 +64,13 @@ async def running(start: Start) -> Running:
     return await start()
 
 
-def _find(pattern: str, text: str) -> str:
-    match = re.search(pattern, text)
-    assert match is not None, f"{pattern!r} not found in page"
-    return html.unescape(match.group(1))
-
-
 async def _sign_in(
     app: Running, *, account: str = "alice", action: str = "approve"
 ) -> aiohttp.ClientResponse:
     """Click "Sign in with Development sign-in", use the provider's page, follow back."""
     client = app.client
     home = await (await client.get("/", headers=HTML)).text()
-    href = _find(r'href="([^"]*)">Sign in with Development sign-in<', home)
+    href = find(r'href="([^"]*)">Sign in with Development sign-in<', home)
     started = await client.get(href, headers=HTML, allow_redirects=False)
     assert started.status == 302
     authorize = URL(started.headers["Location"])
@@ -94,8 +81,8 @@ async def _sign_in(
     text = await page.text()
     assert page.status == 200
     assert "Development sign-in" in text and "Never use it in production" in text
-    form_action = _find(r'<form method="post" action="([^"]*)"', text)
-    interaction = _find(r'name="interaction" value="([^"]*)"', text)
+    form_action = find(r'<form method="post" action="([^"]*)"', text)
+    interaction = find(r'name="interaction" value="([^"]*)"', text)
     answer = await client.post(
         form_action,
         data={"interaction": interaction, "account": account, "action": action},
@@ -135,7 +122,7 @@ async def test_home_lists_the_dev_provider(running: Running) -> None:
     assert "aiohttp-oauth2-login example" in text
     assert "Sign in with Development sign-in" in text
     assert "Development sign-in is active" in text
-    href = _find(r'href="([^"]*)">Sign in with Development sign-in<', text)
+    href = find(r'href="([^"]*)">Sign in with Development sign-in<', text)
     assert URL(href).path == "/auth/login/dev"
     assert URL(href).query["next"] == "/profile"
     assert resp.headers["Cache-Control"] == "no-store"

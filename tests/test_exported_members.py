@@ -1,4 +1,4 @@
-"""The public surface is explicit: ``__all__`` is sorted, exact and importable (DESIGN.md §2)."""
+"""The public surface is explicit: ``__all__`` is sorted, exact and importable."""
 
 from __future__ import annotations
 

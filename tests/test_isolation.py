@@ -1,4 +1,4 @@
-"""Isolation from a hostile provider (SECURITY.md 12, 17; DESIGN.md §3: 502/504, never a 500).
+"""Isolation from a hostile provider (G6, G7; README, Routes: 502/504, never a 500).
 
 The hostile OIDC provider runs on a thread and event loop of its own (as far as the app can tell,
 another machine). Each case makes one of its endpoints hang, trickle a byte at a time, stream a
@@ -36,7 +36,7 @@ from yarl import URL
 
 from aiohttp_oauth2_login.providers import OIDCProvider
 
-from ._app import Client, build_app
+from .support.app import Client, build_app, health
 
 HTTP_TIMEOUT = 1.0
 MARGIN = 0.75  # seconds a stuck request may take beyond http_timeout
@@ -210,10 +210,6 @@ def hostile() -> Iterator[HostileProvider]:
     provider.stop()
 
 
-async def _health(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
-
-
 @pytest.fixture
 async def client(aiohttp_client: Any, hostile: HostileProvider) -> Client:
     hostile.modes = {}
@@ -222,7 +218,7 @@ async def client(aiohttp_client: Any, hostile: HostileProvider) -> Client:
         name="evil", issuer=hostile.base, client_id=CLIENT_ID, client_secret="secret"
     )
     app = build_app([provider], http_timeout=HTTP_TIMEOUT)
-    app.router.add_get("/health", _health)
+    app.router.add_get("/health", health)
     test_client: Client = await aiohttp_client(app)
     return test_client
 

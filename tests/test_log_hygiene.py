@@ -1,4 +1,4 @@
-"""Log hygiene (SECURITY.md 9, 29): no secret in any log record of any logger, ever.
+"""Log hygiene (G13, G21): no secret in any log record of any logger, ever.
 
 The app runs on a real aiohttp server with the access log on (``RedactingAccessLogger``,
 ``aiohttp.access`` at DEBUG) and every logger at DEBUG (the root logger, captured by
@@ -30,7 +30,7 @@ from yarl import URL
 from aiohttp_oauth2_login import RedactingAccessLogger, get_client
 from aiohttp_oauth2_login.testing import FakeProvider, oidc_provider_for
 
-from ._app import KEY, build_app
+from .support.app import KEY, build_app
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # \t and \n appear in tracebacks
 
@@ -212,7 +212,7 @@ async def test_failures(
 async def test_a_provider_error_description_is_never_logged_raw(
     browser: Browser, fake: FakeProvider, all_logs: pytest.LogCaptureFixture
 ) -> None:
-    """SECURITY.md 11: Microsoft Entra ID's ``access_denied`` with CR/LF, made 6,000 characters
+    """G13: Microsoft Entra ID's ``access_denied`` with CR/LF, made 6,000 characters
     long: a 403 page; the plugin logs none of it, the access log only percent-encoded and cut."""
     start = await browser.get("/auth/login/fake")
     state = dict(parse_qsl(urlsplit(start.headers["Location"]).query))["state"]

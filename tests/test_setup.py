@@ -1,5 +1,5 @@
 """``setup_oauth``: validation before wiring, mounting, session reuse, the handle's URLs, the
-plugin's HTTP session, and the ``on_login`` hook (DESIGN.md §2, SECURITY.md 5, 21, 24)."""
+plugin's HTTP session, and the ``on_login`` hook (README, Configuration; G9, L6)."""
 
 from __future__ import annotations
 
@@ -28,9 +28,7 @@ from aiohttp_oauth2_login.keys import APP_KEY
 from aiohttp_oauth2_login.providers import OIDCProvider
 from aiohttp_oauth2_login.testing import FakeProvider, login_as, login_flow, oidc_provider_for
 
-from ._app import KEY, OLD_KEY, Client, MakeClient, build_app, home, private
-
-HTML = {"Accept": "text/html"}
+from .support.app import HTML, KEY, OLD_KEY, Client, MakeClient, build_app, home, private, who
 
 
 def _provider(name: str = "x", issuer: str | None = None) -> OIDCProvider:
@@ -478,7 +476,7 @@ async def _run_hook(make_client: MakeClient, hook: Hook) -> tuple[Client, aiohtt
 
 
 async def _anonymous(client: Client) -> bool:
-    return (await (await client.get("/")).json())["user"] is None
+    return await who(client) is None
 
 
 async def test_on_login_receives_request_user_and_token(make_client: MakeClient) -> None:

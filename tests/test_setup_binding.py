@@ -1,5 +1,5 @@
 """Two ``setup_oauth`` calls in one application tree never accept each other's sessions or login
-transactions, even with the same ``secret_key`` and cookie name (SECURITY.md, "Cookies").
+transactions, even with the same ``secret_key`` and cookie name (G12).
 
 The tree: ``/public`` lets anyone of the provider in; ``/admin`` only ``corp.example`` addresses
 (``allowed_email_domains``, checked at login only). A session issued by ``/public`` must be
@@ -10,7 +10,6 @@ and a login transaction started at ``/public`` must not complete at ``/admin``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp_session
@@ -23,10 +22,8 @@ from aiohttp_oauth2_login._sessions.redis import key_prefix
 from aiohttp_oauth2_login.keys import APP_KEY
 from aiohttp_oauth2_login.testing import FakeProvider, login_flow, oidc_provider_for
 
-from ._app import KEY, Client, private
-from .redis_peer import RedisPeer, running_redis
-
-COOKIE = "aiohttp_oauth2"
+from .support.app import COOKIE, KEY, Client, private, who
+from .support.redis_peer import RedisPeer
 
 
 async def whoami(request: web.Request) -> web.Response:
@@ -58,23 +55,11 @@ def _tree(fake: FakeProvider, **options: Any) -> web.Application:
     return root
 
 
-async def _who(client: Client, path: str) -> str | None:
-    resp = await client.get(path)
-    assert resp.status == 200, await resp.text()
-    user: str | None = (await resp.json())["user"]
-    return user
-
-
 async def _login_at_public(client: Client) -> None:
     public = client.app._subapps[0]
     assert (await login_flow(client, app=public)).status == 303
-    assert await _who(client, "/public/") == "alice"
-    assert await _who(client, "/public/full") == "alice"
-
-
-@pytest.fixture
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisPeer]:
-    yield from running_redis(tmp_path_factory)
+    assert await who(client, "/public/") == "alice"
+    assert await who(client, "/public/full") == "alice"
 
 
 async def test_a_cookie_session_of_one_setup_is_anonymous_in_the_other(
@@ -83,8 +68,8 @@ async def test_a_cookie_session_of_one_setup_is_anonymous_in_the_other(
     client: Client = await aiohttp_client(_tree(fake))
     await _login_at_public(client)
     # /admin would never have let alice (alice@example.com) in: its rules ran only at login
-    assert await _who(client, "/admin/") is None
-    assert await _who(client, "/admin/full") is None
+    assert await who(client, "/admin/") is None
+    assert await who(client, "/admin/full") is None
     resp = await client.get("/admin/private", allow_redirects=False)
     assert resp.status == 401
     assert (await client.get("/public/private")).status == 200  # still signed in at /public
@@ -95,8 +80,8 @@ async def test_a_redis_session_of_one_setup_is_anonymous_in_the_other(
 ) -> None:
     client: Client = await aiohttp_client(_tree(fake, redis_url=redis_server.url))
     await _login_at_public(client)
-    assert await _who(client, "/admin/") is None
-    assert await _who(client, "/admin/full") is None
+    assert await who(client, "/admin/") is None
+    assert await who(client, "/admin/full") is None
     assert (await client.get("/admin/private", allow_redirects=False)).status == 401
     assert (await client.get("/public/private")).status == 200
     # each setup keeps its sessions under a key namespace of its own
@@ -114,7 +99,7 @@ async def test_signing_in_at_the_restricted_setup_is_still_refused(
     client: Client = await aiohttp_client(_tree(fake))
     admin = client.app._subapps[1]
     assert (await login_flow(client, app=admin)).status == 403
-    assert await _who(client, "/admin/") is None
+    assert await who(client, "/admin/") is None
 
 
 async def test_a_login_transaction_of_one_setup_does_not_complete_in_the_other(
@@ -138,7 +123,7 @@ async def test_a_login_transaction_of_one_setup_does_not_complete_in_the_other(
     )
     assert resp.status == 400
     assert fake.calls["token"] == before  # refused before the code was ever redeemed
-    assert await _who(client, "/admin/") is None
+    assert await who(client, "/admin/") is None
 
 
 def test_one_cookie_storage_cannot_serve_two_setups() -> None:
@@ -177,10 +162,10 @@ async def test_the_outer_setups_checked_user_is_not_the_inner_setups(
     """The outer setup's per-request result is never reused by the inner one."""
     client: Client = await aiohttp_client(_nested(fake))
     assert (await login_flow(client)).status == 303  # at the root's own /auth
-    assert await _who(client, "/") == "alice"
+    assert await who(client, "/") == "alice"
     assert (await client.get("/admin/private", allow_redirects=False)).status == 401
-    assert await _who(client, "/admin/") is None
-    assert await _who(client, "/admin/full") is None
+    assert await who(client, "/admin/") is None
+    assert await who(client, "/admin/full") is None
 
 
 @pytest.mark.parametrize("storage", ["cookie", "redis"])
@@ -199,6 +184,6 @@ async def test_an_inner_setup_signs_in_through_the_outer_session_middleware(
     (admin,) = [sub for sub in client.app._subapps if APP_KEY in sub]
     assert (await login_flow(client, app=admin)).status == 303
     assert (await client.get("/admin/private")).status == 200
-    assert await _who(client, "/admin/") == "alice"
-    assert await _who(client, "/admin/full") == "alice"
-    assert await _who(client, "/") is None  # the root's own setup: not signed in there
+    assert await who(client, "/admin/") == "alice"
+    assert await who(client, "/admin/full") == "alice"
+    assert await who(client, "/") is None  # the root's own setup: not signed in there

@@ -1,4 +1,4 @@
-"""Configuration that refuses to be unsafe (SECURITY.md 10, 22, 24; DESIGN.md §2).
+"""Configuration that refuses to be unsafe (G5, G9, L6; README, Configuration).
 
 Each unsafe configuration is a ``ConfigurationError`` (also a ``ValueError``) raised by
 ``setup_oauth`` itself, before the app is touched and long before the first request, with a
@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp_oauth2_login import ConfigurationError, CookieStorage, setup_oauth
 from aiohttp_oauth2_login.providers import GitHub, OAuth2Provider, OIDCProvider
 
-from ._app import KEY
+from .support.app import KEY
 
 
 def _oidc(name: str = "idp", issuer: str = "https://idp.example") -> OIDCProvider:

@@ -1,5 +1,5 @@
-"""URL helpers: ``safe_next`` (open redirects), ``same_origin`` (CSRF), redirect URIs (SECURITY.md
-5, 26, 27), unit-tested and through the app."""
+"""URL helpers: ``safe_next`` (open redirects), ``same_origin`` (CSRF), redirect URIs (L6, G19;
+RFC 6454 §7), unit-tested and through the app."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from yarl import URL
 from aiohttp_oauth2_login._urls import external_path, external_url, safe_next, same_origin
 from aiohttp_oauth2_login.config import parse_public_url
 
-from ._app import MakeClient
+from .support.app import MakeClient
 
 DEFAULT = "/home"
 

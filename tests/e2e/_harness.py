@@ -6,15 +6,11 @@ line of output and are stopped by PID. Issuers are exact strings: ``http://127.0
 
 from __future__ import annotations
 
-import html
 import json
-import os
 import re
 import select
-import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,15 +27,15 @@ from yarl import URL
 from aiohttp_oauth2_login import get_client, get_user, login_required, setup_oauth
 from aiohttp_oauth2_login.providers import Provider
 
+from ..support.app import HTML, JSON, KEY, home, session_tokens, user_json
+from ..support.html import find
+from ..support.peers import ROOT, require_executable, terminate, wait_ready
+
 E2E = Path(__file__).resolve().parent
-ROOT = E2E.parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 NODE_MODULES = E2E / "node_modules"
 CHROMIUM = Path("/usr/bin/chromium")
-SECRET_KEY = "q7Xw0o2m5Ew3hY8eVnB5kq3P7r8g7Xb7m1j3t8Ue2Gk="
 
-HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-JSON_ONLY = {"Accept": "application/json"}
 STARTUP_TIMEOUT = 30.0  # seconds for a peer to print its issuer and answer discovery
 
 
@@ -48,14 +44,12 @@ STARTUP_TIMEOUT = 30.0  # seconds for a peer to print its issuer and answer disc
 
 def require_node_peers() -> str:
     """The ``node`` executable, with the JS peers installed; a loud failure otherwise."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail(
-            "the e2e tests need Node.js 20+ and npm for their JS peers (oidc-provider, "
-            "oauth2-mock-server): install them (Debian: apt-get install nodejs npm), then run "
-            "`make node-deps`",
-            pytrace=False,
-        )
+    node = require_executable(
+        "node",
+        "the e2e tests need Node.js 20+ and npm for their JS peers (oidc-provider, "
+        "oauth2-mock-server): install them (Debian: apt-get install nodejs npm), then run "
+        "`make node-deps`",
+    )
     for package in ("oidc-provider", "oauth2-mock-server"):
         if not (NODE_MODULES / package / "package.json").is_file():
             pytest.fail(
@@ -68,13 +62,11 @@ def require_node_peers() -> str:
 
 def require_chromium() -> str:
     """Debian's Chromium (never a Playwright-downloaded browser); a loud failure otherwise."""
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(
-            f"{CHROMIUM} is missing: run `make system-deps` (apt-get install chromium); "
-            "never `playwright install`",
-            pytrace=False,
-        )
-    return str(CHROMIUM)
+    return require_executable(
+        str(CHROMIUM),
+        f"{CHROMIUM} is missing: run `make system-deps` (apt-get install chromium); "
+        "never `playwright install`",
+    )
 
 
 def _http_json(
@@ -125,12 +117,7 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             return
         except subprocess.TimeoutExpired:
             pass
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        terminate(process)
     finally:
         if process.stdout is not None:
             process.stdout.close()
@@ -159,25 +146,20 @@ def start_peer(name: str, argv: list[str]) -> Peer:
             )
         issuer = json.loads(line)["issuer"]
         peer = Peer(name=name, process=process, issuer=issuer, log=log)
-        _wait_until_answering(peer)
+        doc = wait_ready(
+            peer.discovery,
+            errors=(urllib.error.URLError, OSError, ValueError),
+            process=process,
+            timeout=STARTUP_TIMEOUT,
+            interval=0.05,
+            what=f"peer {name}",
+            log=lambda: log.read_text(errors="replace")[-3000:],
+        )
+        assert doc["issuer"] == peer.issuer, doc["issuer"]
         return peer
     except BaseException:
         stop_process(process)
         raise
-
-
-def _wait_until_answering(peer: Peer) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while True:
-        try:
-            doc = peer.discovery()
-        except (urllib.error.URLError, OSError, ValueError):
-            if time.monotonic() > deadline or peer.process.poll() is not None:
-                raise
-            time.sleep(0.05)
-            continue
-        assert doc["issuer"] == peer.issuer, doc["issuer"]
-        return
 
 
 # ---- apps on real ports -----------------------------------------------------------------------
@@ -220,26 +202,11 @@ async def serve(build: BuildApp) -> Served:
 USERINFO_PATH_KEY = web.AppKey("userinfo_path", str)
 
 
-async def home(request: web.Request) -> web.Response:
-    user = await get_user(request)
-    return web.json_response({"user": user.id if user else None})
-
-
 @login_required
 async def private(request: web.Request) -> web.Response:
     user = await get_user(request)
     assert user is not None
-    return web.json_response(
-        {
-            "provider": user.provider,
-            "id": user.id,
-            "name": user.name,
-            "email": user.email,
-            "email_verified": user.email_verified,
-            "username": user.username,
-            "raw": dict(user.raw),
-        }
-    )
+    return web.json_response({**user_json(user), "raw": dict(user.raw)})
 
 
 @login_required
@@ -260,20 +227,6 @@ async def call_userinfo(request: web.Request) -> web.Response:
     )
 
 
-@login_required
-async def tokens(request: web.Request) -> web.Response:
-    """The session's tokens, untouched (no refresh): lets a test talk to the peer directly."""
-    token = (await get_client(request)).token
-    return web.json_response(
-        {
-            "access_token": token.access_token,
-            "refresh_token": token.refresh_token,
-            "expires_at": token.expires_at,
-            "id_token": token.id_token,
-        }
-    )
-
-
 def build_rp(
     origin: str, providers: list[Provider], *, userinfo_path: str, **options: Any
 ) -> web.Application:
@@ -283,8 +236,8 @@ def build_rp(
     app.router.add_get("/", home)
     app.router.add_get("/private", private)
     app.router.add_get("/api/userinfo", call_userinfo)
-    app.router.add_get("/api/tokens", tokens)
-    options.setdefault("secret_key", SECRET_KEY)
+    app.router.add_get("/api/tokens", session_tokens)
+    options.setdefault("secret_key", KEY)
     setup_oauth(app, providers=providers, public_url=origin, **options)
     return app
 
@@ -333,7 +286,7 @@ class Browser:
     def __init__(self) -> None:
         self.http = aiohttp.ClientSession(
             cookie_jar=aiohttp.CookieJar(unsafe=True),  # the default ignores IP-address hosts
-            headers={"Accept": HTML, "User-Agent": "aiohttp-oauth2-login e2e"},
+            headers={**HTML, "User-Agent": "aiohttp-oauth2-login e2e"},
         )
 
     async def close(self) -> None:
@@ -382,7 +335,7 @@ class Browser:
 
     async def json(self, url: str | URL) -> tuple[int, Any]:
         """An API call (``Accept: application/json``): status and parsed body."""
-        hop = await self.request("GET", url, headers=JSON_ONLY)
+        hop = await self.request("GET", url, headers=JSON)
         try:
             return hop.status, json.loads(hop.text)
         except ValueError:
@@ -396,12 +349,6 @@ class Browser:
 
 
 # ---- HTML forms -------------------------------------------------------------------------------
-
-
-def find(pattern: str, text: str) -> str:
-    match = re.search(pattern, text)
-    assert match is not None, f"{pattern!r} not found in page:\n{text[:2000]}"
-    return html.unescape(match.group(1))
 
 
 def form_action(page: Hop, form_id: str | None = None) -> URL:

@@ -2,8 +2,8 @@
 
 Its event hooks, driven per test through the control endpoint of oauth2_mock_server.mjs, make
 the token endpoint, userinfo, the ID token or the authorization response misbehave. Each case
-must end in the status DESIGN.md §3 fixes (400/401/403/502/504, never 500) with an error page,
-and nobody signed in.
+must end in the status the README's Routes section fixes (400/401/403/502/504, never 500)
+with an error page, and nobody signed in.
 """
 
 from __future__ import annotations

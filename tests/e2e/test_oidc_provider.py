@@ -20,7 +20,8 @@ from yarl import URL
 
 from aiohttp_oauth2_login.providers import OIDCProvider
 
-from ._harness import Browser, Navigation, Peer, Served, build_rp, find, form_action, hidden
+from ..support.html import find
+from ._harness import Browser, Navigation, Peer, Served, build_rp, form_action, hidden
 
 NAME = "op"
 CALLBACK = f"/auth/callback/{NAME}"

@@ -1,4 +1,4 @@
-"""Login CSRF through a sibling host, attempted in a real browser (SECURITY.md, issue #10 item 2).
+"""Login CSRF through a sibling host, attempted in a real browser (G11, issue #10 item 2).
 
 A host of the same site (``evil.example.test``) may set cookies for the whole registrable domain
 with ``Domain=example.test``. The attacker starts a login at the real app
@@ -44,6 +44,7 @@ from yarl import URL
 
 from aiohttp_oauth2_login.testing import FakeAccount, FakeProvider, oidc_provider_for
 
+from ..support.app import COOKIE
 from ._harness import ARTIFACTS, build_rp, require_chromium
 from .test_browser import CHROMIUM_ARGS, TIMEOUT_MS, _failed, hold_in_pairs
 
@@ -51,7 +52,6 @@ SITE = "example.test"
 APP_HOST = f"app.{SITE}"
 EVIL_HOST = f"evil.{SITE}"
 PROVIDER = "fake"
-COOKIE = "aiohttp_oauth2"  # setup_oauth's default cookie_name
 ACCOUNTS = [
     FakeAccount(sub="alice", name="Alice Example", email="alice@example.com"),
     FakeAccount(sub="mallory", name="Mallory Attacker", email="mallory@example.com"),

@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import re
 import time
 from collections.abc import Awaitable, Coroutine, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import aiohttp_session
@@ -36,15 +34,13 @@ from aiohttp_oauth2_login.testing import FakeProvider, find_login, oidc_provider
 from aiohttp_oauth2_login.tokens import TokenSet
 from aiohttp_oauth2_login.user import User
 
-from .._app import build_app
-from .._html import PageTags
+from ..support.app import CONTROL, COOKIE, build_app, health
+from ..support.callbacks import Callback, follow_to_callback
+from ..support.html import PageTags
 
 T = TypeVar("T")
 
-COOKIE = "aiohttp_oauth2"
-JSON = {"Accept": "application/json"}
 PLUGIN_LOGGER = "aiohttp_oauth2_login"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #: every tag the plugin's pages may contain; anything else is injected markup
 PAGE_TAGS = frozenset(
     {"html", "head", "meta", "title", "style", "body", "main", "h1", "p", "a", "form", "input"}
@@ -98,10 +94,10 @@ class Records(logging.Handler):
         return found
 
     def assert_clean(self, secrets: Sequence[str] = ()) -> None:
-        """SECURITY.md 9 and 29: no raw control character and no secret in any line."""
+        """G13 and G21: no raw control character and no secret in any line."""
         for record in self.records:
             message = record.getMessage()
-            assert not _CONTROL.search(message), message
+            assert not CONTROL.search(message), message
             for value in secrets:
                 assert value not in message, message
 
@@ -121,7 +117,7 @@ def page_urls(text: str) -> list[str]:
 
 
 def is_same_origin_path(location: str) -> bool:
-    """SECURITY.md 26: a path on this origin: one leading ``/``, printable ASCII, no backslash.
+    """G19: a path on this origin: one leading ``/``, printable ASCII, no backslash.
 
     Stricter than a browser needs (browsers also strip tabs and newlines and read ``\\`` as
     ``/``), and checked once more by resolving it against an origin.
@@ -134,30 +130,12 @@ def is_same_origin_path(location: str) -> bool:
     return urlsplit(urljoin(origin + "/", location)).netloc == "app.test"
 
 
-@dataclass
-class Callback:
-    """The provider's redirect back to the app: the callback path and its parameters."""
-
-    path: str
-    params: list[tuple[str, str]] = field(default_factory=list)
-
-    def get(self, name: str) -> str:
-        return dict(self.params)[name]
-
-    def query(self) -> str:
-        return urlencode(self.params)
-
-
 def b64decode(value: str) -> bytes | None:
     """Unpadded base64url, decoded the lenient way the cookie storage decodes it."""
     try:
         return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except ValueError:
         return None
-
-
-def b64encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 async def _echo(request: web.Request) -> web.Response:
@@ -170,10 +148,6 @@ async def _slow_user(request: web.Request) -> web.Response:
     await aiohttp_session.get_session(request)
     user = await get_user(request)
     return web.json_response({"user": user.id if user else None})
-
-
-async def _health(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
 
 
 class Env:
@@ -213,7 +187,7 @@ class Env:
         self.app = build_app(providers or [oidc_provider_for(self.fake)], **options)
         self.app.router.add_get("/echo", _echo)
         self.app.router.add_get("/slow", _slow_user)
-        self.app.router.add_get("/health", _health)
+        self.app.router.add_get("/health", health)
         self.login = find_login(self.app)
         self.server = TestServer(self.app)
         await self.server.start_server()
@@ -250,14 +224,8 @@ class Env:
 
     async def begin(self, query: str = "", provider: str = "fake") -> Callback:
         """Start a login in the browser and let the auto-approving fake answer."""
-        resp = await self.browser.get(
-            self.url(f"/auth/login/{provider}", query or None), allow_redirects=False
-        )
-        assert resp.status == 302, await resp.text()
-        answer = await self.browser.get(resp.headers["Location"], allow_redirects=False)
-        assert answer.status == 302, await answer.text()
-        parts = urlsplit(answer.headers["Location"])
-        return Callback(parts.path, parse_qsl(parts.query, keep_blank_values=True))
+        start = self.url(f"/auth/login/{provider}", query or None)
+        return await follow_to_callback(self.browser, start)
 
     async def parsed_query(self, raw_query: str) -> list[tuple[str, str]] | None:
         """How the server parses ``raw_query`` (``None`` when aiohttp refuses the request)."""

@@ -1,4 +1,4 @@
-"""Fuzzing the callback query string (SECURITY.md 1, 7-11; DESIGN.md §3).
+"""Fuzzing the callback query string (G1, G2, G5, G13; README, Routes).
 
 Each example starts a real login (the auto-approving fake provider issues a genuine ``code``,
 ``state`` and ``iss``), then delivers a raw query string built from genuine parameters, mutated
@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 
 from aiohttp_oauth2_login._login.views import MAX_SHOWN_DESCRIPTION
 
+from ..support.callbacks import Callback
 from . import (
-    Callback,
     Env,
     Runner,
     assert_safe_page,
@@ -222,7 +222,7 @@ async def _deliver(env: Env, cb: Callback, raw: str) -> None:
         and "error" not in names
         and not names & TOKEN_NAMES
     )
-    if not state_ok:  # SECURITY.md 7: nothing reaches the provider on a bad state
+    if not state_ok:  # G2: nothing reaches the provider on a bad state
         assert resp.status == 400, (resp.status, text)
         assert after == before, "a request reached the provider on a bad state"
     if env.fake.calls["token"] != before.get("token", 0):
@@ -235,7 +235,7 @@ async def _deliver(env: Env, cb: Callback, raw: str) -> None:
     else:
         assert resp.content_type == "text/html"
         assert_safe_page(text)
-    if genuine:  # an error_description alone, however odd, never refuses (SECURITY.md 11)
+    if genuine:  # an error_description alone, however odd, never refuses (G13)
         assert resp.status == 303, (resp.status, text)  # the oracle is not vacuous
 
 
@@ -289,7 +289,7 @@ def _sanitised(description: str) -> str:
 def test_callback_error_parameters(
     env: Env, error: str, description: str | None, uri: str | None
 ) -> None:
-    """SECURITY.md 11: ``access_denied`` → 403, server errors → 502, the rest → 400; the
+    """G13: ``access_denied`` → 403, server errors → 502, the rest → 400; the
     description escaped and truncated, ``error_uri`` never a link, the token endpoint untouched."""
     env.fresh()
     cb = env.run(env.begin())
@@ -303,7 +303,7 @@ def test_callback_error_parameters(
     async def deliver() -> None:
         resp = await env.browser.get(env.url(cb.path, raw), allow_redirects=False)
         text = await resp.text()
-        # the status follows ``error`` alone: the description is display-only (SECURITY.md 11)
+        # the status follows ``error`` alone: the description is display-only (G13)
         well_formed = len(error) <= 4096 and error.isascii() and error.isprintable()
         if not well_formed:
             expected = 400

@@ -1,4 +1,4 @@
-"""Fuzzing the session cookie(s) (SECURITY.md 22-25): anything but a genuine login is anonymous.
+"""Fuzzing the session cookie(s) (G9): anything but a genuine login is anonymous.
 
 Cookies are sent as raw ``Cookie`` headers. Every example asks the cheap login check
 (``get_user`` on ``/``, which may answer from the cookie fast path) and the full aiohttp-session
@@ -8,7 +8,7 @@ logout POST and the RP-logout return route.
 Properties: never a 5xx; random values, truncations, bit flips, wrong counts and missing or
 swapped chunks are anonymous, and a cookie signs a visitor in only if it decodes to the very
 ciphertext the app issued; valid ciphertext of any JSON signs in only when it holds a complete,
-unexpired identity (an independent oracle of SECURITY.md 23); the fast path and the full path
+unexpired identity (an independent oracle of G9); the fast path and the full path
 always agree; a stored transaction, however forged, never sends the browser off the origin.
 
 Examples per input in the ``ci`` profile (see conftest.py):
@@ -36,13 +36,12 @@ from hypothesis import strategies as st
 from aiohttp_oauth2_login._sessions.cookie_storage import CHUNK_VALUE
 from aiohttp_oauth2_login.tokens import TokenSet
 
+from ..support.app import COOKIE, JSON
+from ..support.jwt import b64 as b64encode
 from . import (
-    COOKIE,
-    JSON,
     Env,
     Runner,
     b64decode,
-    b64encode,
     examples,
     is_same_origin_path,
     record,
@@ -329,7 +328,7 @@ def _payloads(now: int) -> st.SearchStrategy[Any]:
 
 
 def expected_user(data: Any, now: int) -> str | None:
-    """SECURITY.md 23, independently of the package: who a decrypted payload signs in."""
+    """G9, independently of the package: who a decrypted payload signs in."""
     if not isinstance(data, dict):
         return None
     created, session = data.get("created"), data.get("session")

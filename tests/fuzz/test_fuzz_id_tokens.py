@@ -1,4 +1,4 @@
-"""Fuzzing ID tokens (SECURITY.md 4, 15-17): ``validate_id_token`` against a JWKS we serve.
+"""Fuzzing ID tokens (G4, G7): ``validate_id_token`` against a JWKS we serve.
 
 The JWKS (served by a tiny aiohttp app) holds an RSA signing key (``rsa-1``, RS256), an EC P-256
 key (``ec-1``), an ``oct`` key (``oct-1``, must be ignored) and an RSA encryption key
@@ -24,7 +24,6 @@ Examples per input in the ``ci`` profile (see conftest.py):
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -49,11 +48,10 @@ from aiohttp_oauth2_login._oauth.idtoken import LEEWAY, MAX_IAT_AGE, REFETCH_COO
 from aiohttp_oauth2_login._oauth.idtoken import validate_id_token as validate
 from aiohttp_oauth2_login.errors import InvalidIDToken, ProviderError
 
+from ..support.jwt import CLIENT_ID, ISSUER, NONCE, b64, b64json
+from ..support.jwt import claims as good_claims
 from . import Runner, examples, record
 
-ISSUER = "https://issuer.example"
-CLIENT_ID = "client-1"
-NONCE = "n-0S6_WzA2Mj"
 LIMITS = HttpLimits(connect_timeout=5.0, total_timeout=5.0)
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 ENC_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -62,10 +60,6 @@ OCT_SECRET = b"an-oct-key-that-must-be-ignored!"
 PUBLIC_PEM = RSA_KEY.public_key().public_bytes(
     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
 )
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _jwks() -> dict[str, Any]:
@@ -103,22 +97,8 @@ def sign(signer: str, signing_input: bytes) -> bytes:
 
 
 def mint(header: Any, claims: Any, signer: str) -> str:
-    def part(value: Any) -> str:
-        return b64(json.dumps(value, separators=(",", ":"), allow_nan=True).encode())
-
-    signing_input = f"{part(header)}.{part(claims)}".encode()
+    signing_input = f"{b64json(header)}.{b64json(claims)}".encode()
     return f"{signing_input.decode()}.{b64(sign(signer, signing_input))}"
-
-
-def good_claims(now: int) -> dict[str, Any]:
-    return {
-        "iss": ISSUER,
-        "sub": "user-1",
-        "aud": CLIENT_ID,
-        "iat": now,
-        "exp": now + 300,
-        "nonce": NONCE,
-    }
 
 
 class Jwks:
@@ -169,7 +149,7 @@ class Validator:
         )
 
     def check_refetches(self) -> None:
-        """Made-up kids refetch the JWKS at most once per cooldown (SECURITY.md 17)."""
+        """Made-up kids refetch the JWKS at most once per cooldown (G7)."""
         elapsed = time.monotonic() - self.started
         assert self.jwks.fetches <= 2 + int(elapsed // REFETCH_COOLDOWN), self.jwks.fetches
 

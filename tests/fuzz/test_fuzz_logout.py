@@ -1,11 +1,11 @@
-"""Fuzzing logout (SECURITY.md 27): odd ``Origin`` / ``Sec-Fetch-Site`` headers and bodies.
+"""Fuzzing logout (RFC 6454 §7): odd ``Origin`` / ``Sec-Fetch-Site`` headers and bodies.
 
 Every example is a signed-in browser (a genuine session cookie) sending ``POST /auth/logout``
 (or, now and then, ``GET``) with zero, one or two ``Origin`` and ``Sec-Fetch-Site`` headers
 (this origin, ``null``, look-alikes, other sites, junk) and a body of any shape (none, url-encoded
 or multipart forms with a ``next``, other content types, unknown charsets, raw bytes).
 
-Oracle (SECURITY.md 27, OWASP CSRF): a POST is same-origin when it has exactly one ``Origin``
+Oracle (RFC 6454 §7, OWASP CSRF): a POST is same-origin when it has exactly one ``Origin``
 equal to this origin, or no ``Origin`` (or the opaque ``null``) and exactly one
 ``Sec-Fetch-Site: same-origin``. Properties: never a 5xx; a same-origin POST always signs the
 browser out (303 to a same-origin path, the session cookie cleared, the token revoked), whatever
@@ -29,7 +29,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from . import COOKIE, Env, Runner, examples, is_same_origin_path, record, start_env
+from ..support.app import COOKIE
+from . import Env, Runner, examples, is_same_origin_path, record, start_env
 
 PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
 HEADER_TEXT = st.text(PRINTABLE, max_size=30)

@@ -1,4 +1,4 @@
-"""Fuzzing ``next`` (SECURITY.md 6, 26): a redirect after login or logout never leaves the origin.
+"""Fuzzing ``next`` (G2, G3, G4, G19): a redirect after login or logout never leaves the origin.
 
 Properties: ``safe_next`` returns its input only when it is a same-origin path (one leading
 ``/``, printable ASCII, no backslash, resolving to this origin), else the default, and keeps
@@ -276,7 +276,7 @@ VISITOR_PARAMS = (
 def test_visitor_parameters_never_reach_the_authorization_request(
     env: Env, added: list[tuple[str, str]]
 ) -> None:
-    """SECURITY.md 6: the authorization request carries the plugin's values only."""
+    """G2, G3, G4: the authorization request carries the plugin's values only."""
     env.fresh()
     query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in added)
 

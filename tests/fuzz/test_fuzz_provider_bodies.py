@@ -1,4 +1,5 @@
-"""Fuzzing token and userinfo answers (SECURITY.md 13, 18, 20): a hostile provider's bodies.
+"""Fuzzing token and userinfo answers: a hostile provider's bodies (RFC 6749 §5.1,
+OIDC Core §5.3.2, G8).
 
 Unit level: ``TokenSet.from_response`` and ``user_from_standard_claims`` on any JSON value a
 provider could send (``json.loads`` also yields ``NaN`` and ``Infinity``) and on near-valid
@@ -109,7 +110,7 @@ profiles = st.one_of(
 
 
 def token_acceptable(body: Any) -> bool:
-    """SECURITY.md 13, independently of the package."""
+    """RFC 6749 §5.1, independently of the package."""
     if not isinstance(body, dict) or "error" in body:
         return False
 
@@ -129,7 +130,7 @@ def token_acceptable(body: Any) -> bool:
 
 
 def expected_id(profile: Any) -> str | None:
-    """SECURITY.md 20: the stable id of a profile (OIDC ``sub``, else a numeric/text ``id``)."""
+    """G8: the stable id of a profile (OIDC ``sub``, else a numeric/text ``id``)."""
     if not isinstance(profile, dict):
         return None
     value = profile.get("sub", profile.get("id"))

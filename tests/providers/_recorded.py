@@ -4,14 +4,13 @@
 of the provider's documentation, see the README there), auto-approves the authorization request
 (302 back to the ``redirect_uri`` with ``code`` and ``state``), and records every request it gets
 so that tests can assert what a preset sent. ``Harness`` puts an app protected by the plugin in
-front of it (``tests._app.build_app``) with a few routes that expose the user, the stored tokens
-and ``get_client``.
+front of it (``tests.support.app.build_app``) with a few routes that expose the user, the stored
+tokens and ``get_client``.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import secrets
 import time
@@ -33,22 +32,15 @@ from aiohttp_oauth2_login.testing import login_flow
 from aiohttp_oauth2_login.tokens import TokenSet
 from aiohttp_oauth2_login.user import User
 
-from .._app import Client, build_app
+from ..support.app import JSON, Client, build_app, session_tokens, user_json
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-JSON = {"Accept": "application/json"}
 CLIENT_SECRET_NAMES = ("client_secret", "access_token", "refresh_token", "code_verifier")
 
 
 def load(provider: str, name: str) -> Any:
     """A recorded response: ``tests/data/<provider>/<name>.json``."""
     return json.loads((DATA / provider / f"{name}.json").read_text())
-
-
-def s256(verifier: str) -> str:
-    """RFC 7636 §4.2 code challenge, computed here independently of the package."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def basic(client_id: str, secret: str) -> str:
@@ -259,36 +251,11 @@ class Harness:
                 assert secret not in seen.path, f"a secret in the path {seen.path}"
 
 
-def _user_json(user: User) -> dict[str, Any]:
-    return {
-        "provider": user.provider,
-        "id": user.id,
-        "name": user.name,
-        "email": user.email,
-        "email_verified": user.email_verified,
-        "username": user.username,
-        "avatar_url": user.avatar_url,
-    }
-
-
 @login_required
 async def _whoami(request: web.Request) -> web.Response:
     user = await get_user(request)
     assert user is not None
-    return web.json_response(_user_json(user))
-
-
-@login_required
-async def _token(request: web.Request) -> web.Response:
-    token = (await get_client(request)).token
-    return web.json_response(
-        {
-            "access_token": token.access_token,
-            "expires_at": token.expires_at,
-            "refresh_token": token.refresh_token,
-            "refresh_expires_at": token.refresh_expires_at,
-        }
-    )
+    return web.json_response({**user_json(user), "avatar_url": user.avatar_url})
 
 
 @login_required
@@ -318,7 +285,7 @@ async def make_harness(
     options.setdefault("on_login", on_login)
     app = build_app([provider], **options)
     app.router.add_get("/whoami", _whoami)
-    app.router.add_get("/token", _token)
+    app.router.add_get("/token", session_tokens)
     app.router.add_get("/api", _api)
     client: Client = await aiohttp_client(app)
     return Harness(client=client, fake=fake, provider=provider, logins=logins)

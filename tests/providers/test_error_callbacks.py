@@ -1,4 +1,4 @@
-"""Provider error callbacks as real providers send them (SECURITY.md 11; RFC 6749 §4.1.2.1).
+"""Provider error callbacks as real providers send them (G13; RFC 6749 §4.1.2.1).
 
 The recorded query strings of ``tests/data/<provider>/error_callbacks.json`` (see the README
 there) are delivered to the callback of a real login: the state comes from the login the test
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import html
 import logging
-import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote_plus, urlsplit
@@ -25,11 +24,11 @@ from yarl import URL
 
 from aiohttp_oauth2_login.testing import FakeProvider, oidc_provider_for
 
-from .._app import Client, MakeClient
-from .._html import PageTags
+from ..support.app import CONTROL as _CONTROL
+from ..support.app import JSON, Client, MakeClient
+from ..support.html import PageTags
 from ._recorded import DATA, load
 
-JSON = {"Accept": "application/json"}
 PROVIDERS = ("entra", "okta", "auth0", "keycloak", "google", "github")
 RECORDED = [
     pytest.param(provider, name, query, id=f"{provider}-{name}")
@@ -38,7 +37,6 @@ RECORDED = [
 ]
 #: RFC 6749 §4.1.2.1 codes other than access_denied and the two temporary ones: named on a 400
 NAMED_400 = {"invalid_request", "unauthorized_client", "unsupported_response_type", "invalid_scope"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #: how much of a description a page may show, at most (the plugin's bound is below this)
 SHOWN_AT_MOST = 400
 

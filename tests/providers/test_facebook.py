@@ -13,7 +13,8 @@ import pytest
 from aiohttp_oauth2_login.providers import Facebook
 from aiohttp_oauth2_login.providers.facebook import GRAPH_VERSION
 
-from ._recorded import Clock, Harness, RecordedProvider, load, make_harness, s256
+from ..support.jwt import s256
+from ._recorded import Clock, Harness, RecordedProvider, load, make_harness
 
 CLIENT_ID = "1234567890123456"
 SECRET = "4f1c2a9e8b7d6c5a4f3e2d1c0b9a8f7e"  # noqa: S105 - a test value

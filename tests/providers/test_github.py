@@ -11,7 +11,8 @@ import pytest
 from aiohttp_oauth2_login import ConfigurationError
 from aiohttp_oauth2_login.providers import Endpoints, GitHub
 
-from ._recorded import Clock, Harness, RecordedProvider, Seen, basic, load, make_harness, s256
+from ..support.jwt import s256
+from ._recorded import Clock, Harness, RecordedProvider, Seen, basic, load, make_harness
 
 CLIENT_ID = "Iv1.8a61f9b3a7aba766"
 SECRET = "1f3b7d9c2e4a6b8d0f1e3c5a7b9d2f4e6a8c0b1d"

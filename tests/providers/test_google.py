@@ -19,6 +19,7 @@ from aiohttp_oauth2_login import InvalidIDToken
 from aiohttp_oauth2_login._oauth.http import DEFAULT_LIMITS
 from aiohttp_oauth2_login.providers import Endpoints, Google
 
+from ..support.jwt import DROP, s256
 from ._recorded import (
     Clock,
     Harness,
@@ -28,7 +29,6 @@ from ._recorded import (
     basic,
     load,
     make_harness,
-    s256,
 )
 
 CLIENT_ID = "1234987819200.apps.googleusercontent.com"
@@ -37,7 +37,6 @@ GOOGLE = "https://accounts.google.com"
 TOKEN = load("google", "token")
 REFRESHED = load("google", "token_refreshed")
 SUB = load("google", "id_token_claims")["sub"]
-DROP = object()  # a claim override that removes the claim
 
 Start = Callable[..., Awaitable[Harness]]
 
