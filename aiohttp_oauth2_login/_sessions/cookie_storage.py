@@ -23,7 +23,7 @@ from aiohttp_session import AbstractStorage, Session, SessionData
 from ..errors import ConfigurationError
 from ..log import logger
 from ..user import User
-from .cookies import chunked, chunked_value, plugin_cookies
+from .cookies import chunked, chunked_value, plugin_cookies, session_cookie
 from .crypto import Sealer
 from .deletion import SecureDeleteMixin
 
@@ -84,16 +84,9 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
     ) -> None:
         if not COOKIE_NAME_PATTERN.fullmatch(cookie_name):
             raise ConfigurationError(f"cookie_name {cookie_name!r} is not a valid cookie name")
-        if secure and not cookie_name.startswith("__Host-"):
-            cookie_name = "__Host-" + cookie_name
-        super().__init__(
-            cookie_name=cookie_name,
-            max_age=max_age,
-            path="/",
-            secure=secure,
-            httponly=True,
-            samesite="Lax",
-        )
+        params = session_cookie(cookie_name, secure=secure)
+        cookie_name = params["cookie_name"]
+        super().__init__(max_age=max_age, **params)
         if not 1 <= max_chunks <= 8:
             raise ConfigurationError("max_chunks must be between 1 and 8")
         self.max_chunks = max_chunks

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -28,6 +28,7 @@ __all__ = [
     "parse_cookie_header",
     "plugin_cookies",
     "prefixed",
+    "session_cookie",
 ]
 
 #: the value of a name that occurs more than once in one request
@@ -114,7 +115,7 @@ def chunked_value(found: dict[str, str], name: str, max_chunks: int) -> str | No
     first = found.get(name)
     if first is None or first == DUPLICATE:
         return None
-    if any(value == DUPLICATE for value in found.values()):
+    if len(found) > 1 and DUPLICATE in found.values():
         return None  # any repeated chunk makes the whole cookie ambiguous
     count, sep, head = first.partition("~")
     if not sep:
@@ -128,3 +129,17 @@ def chunked_value(found: dict[str, str], name: str, max_chunks: int) -> str | No
             return None
         parts.append(chunk)
     return "".join(parts)
+
+
+def session_cookie(cookie_name: str, *, secure: bool) -> dict[str, Any]:
+    """The name and attributes of a session cookie (G9): ``HttpOnly``, ``SameSite=Lax``,
+    ``Path=/``, no ``Domain``; over https ``Secure`` and the ``__Host-`` prefix."""
+    if secure and not cookie_name.startswith("__Host-"):
+        cookie_name = "__Host-" + cookie_name
+    return {
+        "cookie_name": cookie_name,
+        "path": "/",
+        "secure": secure,
+        "httponly": True,
+        "samesite": "Lax",
+    }

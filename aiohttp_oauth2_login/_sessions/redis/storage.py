@@ -15,7 +15,7 @@ from redis.exceptions import WatchError
 
 from ...errors import ConfigurationError
 from ...log import logger
-from ..cookies import exact, plugin_cookies
+from ..cookies import exact, plugin_cookies, session_cookie
 from ..deletion import SecureDeleteMixin
 from ..schema import NAMESPACE
 from .client import _SESSION_ID, redis_client
@@ -348,14 +348,6 @@ def redis_storage(
 ) -> RedisSessionStorage:
     """The session storage ``setup_oauth(redis_url=...)`` builds: TTL = the absolute lifetime."""
     client = redis_client(redis) if isinstance(redis, str) else redis
-    if secure and not cookie_name.startswith("__Host-"):
-        cookie_name = "__Host-" + cookie_name
     return RedisSessionStorage(
-        client,
-        cookie_name=cookie_name,
-        max_age=max_age,
-        path="/",
-        secure=secure,
-        httponly=True,
-        samesite="Lax",
+        client, max_age=max_age, **session_cookie(cookie_name, secure=secure)
     )
