@@ -8,7 +8,6 @@ it expires and once after a 401, and writes refreshed tokens back to the session
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Coroutine, Generator
 from types import TracebackType
 from typing import Any
@@ -17,6 +16,7 @@ from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs, web
 from yarl import URL
 
 from ._awaitable import MustAwait
+from ._clock import now
 from ._plugin import OAuthLogin
 from ._sessions.access import (
     drop_tokens,
@@ -164,7 +164,7 @@ class AuthenticatedClient:
     async def fresh_token(self, *, stale: TokenSet | None = None) -> TokenSet:
         """A usable token: refreshed when about to expire, or when ``stale`` was refused."""
         token = self._token
-        if stale is None and not token.expired(time.time(), token.refresh_margin(REFRESH_MARGIN)):
+        if stale is None and not token.expired(now(), token.refresh_margin(REFRESH_MARGIN)):
             return token
         if stale is not None and token is not stale:
             return token  # already refreshed meanwhile

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._clock import now as wall_clock
 from .errors import TokenValidationError
 
 __all__ = ["TokenSet"]
@@ -61,7 +61,7 @@ class TokenSet:
             raise TokenValidationError("The provider's token response is not a JSON object.")
         if "error" in data:  # GitHub answers errors with 200
             raise TokenValidationError("The provider refused to issue tokens.")
-        now = time.time() if now is None else now
+        now = wall_clock() if now is None else now
         access_token = _opt_str(data, "access_token")
         token_type = data.get("token_type")
         if access_token is None:

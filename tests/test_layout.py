@@ -49,3 +49,16 @@ def test_module_sizes() -> None:
         for path in PACKAGE.rglob("*.py")
     }
     assert max(sizes.values()) <= 700, max(sizes.items(), key=lambda item: item[1])
+
+
+def test_one_clock() -> None:
+    """Every module reads time through ``_clock`` (tests move it there, once); the fake
+    provider of the testing kit keeps its own, real clock."""
+    readers = sorted(
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "_clock.py"
+        and "_fake" not in path.parts
+        and any(call in path.read_text() for call in ("time.time(", "time.monotonic("))
+    )
+    assert readers == []

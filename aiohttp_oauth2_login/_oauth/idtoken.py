@@ -13,13 +13,14 @@ import binascii
 import hmac
 import json
 import math
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
 import jwt
 
+from .._clock import monotonic
+from .._clock import now as wall_clock
 from ..errors import InvalidIDToken, ProviderError
 from ..log import logger, safe
 from .http import HttpLimits, fetch_json
@@ -102,7 +103,7 @@ class JWKSCache:
         if self._flight.running:
             return await self._flight.run(lambda: self._fetch(http, limits, uri))
         if refetch:
-            now = time.monotonic()
+            now = monotonic()
             if self._refetched_at is not None and now - self._refetched_at < REFETCH_COOLDOWN:
                 return self._keys or []
             self._refetched_at = now
@@ -173,12 +174,20 @@ async def validate_id_token(
             audience=client_id,
             issuer=issuer,
             leeway=LEEWAY,
-            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            # times are checked in _check_claims, on the package's one clock (``_clock``)
+            options={
+                "require": ["exp", "iat", "iss", "aud", "sub"],
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
         )
     except jwt.PyJWTError as exc:
         logger.warning("ID token refused: %s", type(exc).__name__)
         raise InvalidIDToken() from exc
-    _check_claims(claims, client_id=client_id, nonce=nonce, now=time.time() if now is None else now)
+    _check_claims(
+        claims, client_id=client_id, nonce=nonce, now=wall_clock() if now is None else now
+    )
     return claims
 
 
@@ -195,15 +204,21 @@ def _is_numeric_date(value: object) -> bool:
 
 
 def _check_claims(claims: dict[str, Any], *, client_id: str, nonce: str | None, now: float) -> None:
-    """The checks of OIDC Core §3.1.3.7 that pyjwt does not make."""
+    """The checks of OIDC Core §3.1.3.7 that pyjwt does not make, and the times (``exp``,
+    ``nbf``, ``iat``) on the package's clock."""
     problem: str | None = None
     iat, sub, aud, azp = claims.get("iat"), claims.get("sub"), claims.get("aud"), claims.get("azp")
+    exp, nbf = claims.get("exp"), claims.get("nbf")
     wrong = [name for name in NUMERIC_DATE_CLAIMS if name in claims]
     wrong = [name for name in wrong if not _is_numeric_date(claims[name])]
     if wrong:
         problem = f"{wrong[0]} is not a NumericDate"
     elif not isinstance(iat, int | float):  # required by pyjwt; a number, checked above
         problem = "iat type"
+    elif not isinstance(exp, int | float) or exp <= now - LEEWAY:
+        problem = "expired"
+    elif isinstance(nbf, int | float) and nbf > now + LEEWAY:
+        problem = "not yet valid"
     elif iat > now + LEEWAY or iat < now - MAX_IAT_AGE - LEEWAY:
         problem = "iat out of range"
     elif not isinstance(sub, str) or not sub or len(sub) > 255:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
+from .._clock import monotonic
 from ..tokens import TokenSet
 
 __all__ = ["RefreshCoordinator"]
@@ -43,7 +43,7 @@ class RefreshCoordinator:
         if unsaved is not None:
             return unsaved
         hit = self._recent.get(key)
-        if hit is None or time.monotonic() - hit[0] >= RECENT_TTL:
+        if hit is None or monotonic() - hit[0] >= RECENT_TTL:
             return None
         return hit[1]
 
@@ -79,7 +79,7 @@ class RefreshCoordinator:
             result = await job()
         finally:
             self._running.pop(key, None)
-        self._recent[key] = (time.monotonic(), result)
+        self._recent[key] = (monotonic(), result)
         self._recent.move_to_end(key)
         while len(self._recent) > RECENT_MAX:
             self._recent.popitem(last=False)

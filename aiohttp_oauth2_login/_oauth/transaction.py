@@ -11,10 +11,10 @@ import base64
 import hashlib
 import hmac
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from .._clock import now
 from ..errors import InvalidState
 
 __all__ = [
@@ -102,7 +102,7 @@ def new_transaction(*, provider: str, next_url: str, oidc: bool) -> Transaction:
         nonce=_random_token() if oidc else None,
         provider=provider,
         next=next_url,
-        created=round(time.time(), 3),
+        created=round(now(), 3),
     )
 
 

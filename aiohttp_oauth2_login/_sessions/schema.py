@@ -15,12 +15,12 @@ can never disagree about a timeout.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiohttp import web
 
+from .._clock import now
 from ..config import OAuthConfig
 from ..tokens import TokenSet
 from ..user import User
@@ -70,7 +70,7 @@ AUTH_KEY: Final[Any] = (
 
 def clock_now() -> int:
     """Seconds since the epoch: the one clock every session timeout is measured with."""
-    return int(time.time())
+    return int(now())
 
 
 def login_payload(

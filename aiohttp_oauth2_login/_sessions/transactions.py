@@ -24,12 +24,12 @@ import hashlib
 import hmac
 import json
 import secrets
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
 from aiohttp import web
 
+from .._clock import now as wall_clock
 from .._oauth.transaction import MAX_LIVE, TRANSACTION_TTL, Transaction, well_formed_state
 from .cookies import DUPLICATE, exact, plugin_cookies, prefixed
 from .crypto import Sealer
@@ -123,7 +123,7 @@ class TransactionCookies:
 
         Expired ones are deleted; unreadable ones are left alone (they may belong to another
         setup of the app tree, and expire by themselves)."""
-        now = time.time()
+        now = wall_clock()
         live: list[tuple[float, str, int]] = []
         found = plugin_cookies(request, self._data_names)
         keys = plugin_cookies(request, prefixed(self.key_prefix)) if found else {}
@@ -161,7 +161,7 @@ class TransactionCookies:
             return None, None
         if value == DUPLICATE:  # two cookies of this name: one was planted; trust neither
             return None, name
-        now = time.time()
+        now = wall_clock()
         while self._consumed and next(iter(self._consumed.values())) < now - TRANSACTION_TTL:
             self._consumed.popitem(last=False)
         if name in self._consumed:

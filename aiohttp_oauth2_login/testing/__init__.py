@@ -8,7 +8,6 @@ the fake provider too.
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Any
 
 import aiohttp
@@ -16,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, make_mocked_request
 from yarl import URL
 
+from .._clock import now
 from .._plugin import OAuthLogin
 from .._sessions.schema import NAMESPACE, login_payload
 from ..keys import APP_KEY
@@ -79,7 +79,7 @@ async def login_as(
     if isinstance(user, str):
         user = User(provider=name, id=user, name=user)
     token = token or TokenSet(
-        access_token="test-" + secrets.token_urlsafe(16), expires_at=int(time.time()) + 3600
+        access_token="test-" + secrets.token_urlsafe(16), expires_at=int(now()) + 3600
     )
     storage = login.storage
     session = await storage.new_session()

@@ -10,6 +10,7 @@ from typing import Any
 import jwt
 import pytest
 
+import aiohttp_oauth2_login._clock as plugin_clock
 import aiohttp_oauth2_login._oauth.refresh as refresh_module
 from aiohttp_oauth2_login import (
     InvalidIDToken,
@@ -186,11 +187,14 @@ class _Clock:
     def monotonic(self) -> float:
         return self.now
 
+    def time(self) -> float:  # the wall clock stays real: only the coalescing window moves
+        return time.time()
+
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
     clock = _Clock()
-    monkeypatch.setattr(refresh_module, "time", clock)
+    monkeypatch.setattr(plugin_clock, "time", clock)
     return clock
 
 

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from aiohttp_oauth2_login._oauth import transaction as _transaction
+import aiohttp_oauth2_login._clock as plugin_clock
 from aiohttp_oauth2_login.errors import ConfigurationError
 from aiohttp_oauth2_login.testing import (
     FAILURE_MODES,
@@ -222,9 +222,9 @@ async def test_transaction_lifetime(
     client: Client, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch, age: int, status: int
 ) -> None:
     """A transaction lives 10 minutes from its creation (G2)."""
-    past = SimpleNamespace(time=lambda: time.time() - age)
+    past = SimpleNamespace(time=lambda: time.time() - age, monotonic=time.monotonic)
     with monkeypatch.context() as patch:
-        patch.setattr(_transaction, "time", past)
+        patch.setattr(plugin_clock, "time", past)
         cb = await begin(client)
     before = provider_calls(fake)
     resp = await deliver(client, cb)

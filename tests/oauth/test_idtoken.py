@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from aiohttp_oauth2_login._oauth import idtoken as _idtoken
+import aiohttp_oauth2_login._clock as plugin_clock
 from aiohttp_oauth2_login._oauth.http import HttpLimits
 from aiohttp_oauth2_login._oauth.idtoken import (
     LEEWAY,
@@ -158,7 +158,7 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
     fake_time = SimpleNamespace(time=time.time, monotonic=lambda: time.monotonic() + clock.offset)
-    monkeypatch.setattr(_idtoken, "time", fake_time)
+    monkeypatch.setattr(plugin_clock, "time", fake_time)
     return clock
 
 

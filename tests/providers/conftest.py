@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-import aiohttp_oauth2_login.client as client_module
-import aiohttp_oauth2_login.tokens as tokens_module
+import aiohttp_oauth2_login._clock as plugin_clock
 
 from ._recorded import Clock
 
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """Move the clock of token expiry (when tokens are issued and when the authenticated client
-    checks them) without sleeping; sessions and ID-token checks keep the real time."""
+    """Move the plugin's clock (``aiohttp_oauth2_login._clock``: token expiry, sessions, ID-token
+    checks) without sleeping; the recorded providers mint ID tokens on the same clock."""
     fake = Clock()
-    monkeypatch.setattr(client_module, "time", fake)
-    monkeypatch.setattr(tokens_module, "time", fake)
+    monkeypatch.setattr(plugin_clock, "time", fake)
     return fake

@@ -7,7 +7,6 @@ and the ID tokens are RS256 tokens signed here from the documented payload.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+import aiohttp_oauth2_login._clock as plugin_clock
 from aiohttp_oauth2_login import InvalidIDToken
 from aiohttp_oauth2_login._oauth.http import DEFAULT_LIMITS
 from aiohttp_oauth2_login.providers import Endpoints, Google
@@ -71,7 +71,7 @@ class GoogleFake:
         return self.fake.url
 
     def id_token(self, nonce: str | None, **overrides: Any) -> str:
-        now = int(time.time())
+        now = int(plugin_clock.now())  # Google's clock is the (moved) clock of the test
         claims = load("google", "id_token_claims")
         claims.update(iss=self.url, aud=CLIENT_ID, azp=CLIENT_ID, iat=now, exp=now + 3600)
         claims["nonce"] = nonce

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-import aiohttp_oauth2_login._sessions.schema as session_module
+import aiohttp_oauth2_login._clock as plugin_clock
 from aiohttp_oauth2_login import CookieStorage
 from aiohttp_oauth2_login._sessions.cookie_storage import parse_keys
 from aiohttp_oauth2_login.testing import find_login, login_as, login_flow
@@ -20,9 +20,12 @@ from aiohttp_oauth2_login.testing import find_login, login_as, login_flow
 from ..support.app import COOKIE, KEY, OLD_KEY, Client, MakeClient, who
 from ..support.session import session_cookie, set_session_cookie
 
+REAL_MONOTONIC = time.monotonic
+
 
 class Clock:
-    """A stand-in for the ``time`` module of ``aiohttp_oauth2_login._sessions.schema``."""
+    """A stand-in for the ``time`` module of ``aiohttp_oauth2_login._clock``: the wall clock
+    frozen at ``now`` (moved by the tests), the monotonic clock real."""
 
     def __init__(self) -> None:
         self.now = time.time()
@@ -30,11 +33,14 @@ class Clock:
     def time(self) -> float:
         return self.now
 
+    def monotonic(self) -> float:
+        return REAL_MONOTONIC()
+
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(session_module, "time", fake)
+    monkeypatch.setattr(plugin_clock, "time", fake)
     return fake
 
 

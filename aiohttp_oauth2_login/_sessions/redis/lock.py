@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from redis import asyncio as aioredis
 
+from ..._clock import monotonic
 from ...errors import ProviderTimeout
 from ...log import logger
 from .client import OUTAGE_ERRORS
@@ -103,17 +103,17 @@ class RedisRefreshLock:
                 await held.release()
 
     async def _acquire(self, held: HeldLock) -> None:
-        started = time.monotonic()
+        started = monotonic()
         seen: bytes | str = ""  # the holder's value, as last seen
         seen_at = started
         while True:
-            stale = seen if time.monotonic() - seen_at >= self.lease else ""
+            stale = seen if monotonic() - seen_at >= self.lease else ""
             got = await self.redis.eval(_ACQUIRE, 1, held.key, held.value, self._ttl_ms, stale)
             if got == 2:
                 logger.warning("took over a refresh lock not renewed for %g s", self.lease)
             if got in (1, 2):
                 return
-            now = time.monotonic()
+            now = monotonic()
             if got != seen and isinstance(got, bytes | str):
                 seen, seen_at = got, now
             if now - started >= self.wait:
@@ -243,14 +243,14 @@ class HeldLock:
 async def _until_done(job: Callable[[], Awaitable[object]], limit: float, what: str) -> bool:
     """Run ``job`` until it no longer fails with a Redis error (short pauses, at most ``limit``
     seconds in all); whether it succeeded."""
-    deadline = time.monotonic() + limit
+    deadline = monotonic() + limit
     pause = _POLL
     while True:
         try:
             await job()
             return True
         except OUTAGE_ERRORS as exc:
-            if time.monotonic() >= deadline:
+            if monotonic() >= deadline:
                 logger.error("could not %s within %.0f s: %s", what, limit, type(exc).__name__)
                 return False
         await asyncio.sleep(pause)

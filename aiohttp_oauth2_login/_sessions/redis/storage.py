@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from typing import Any, cast
 
 from aiohttp import web
@@ -13,6 +12,7 @@ from aiohttp_session.redis_storage import RedisStorage
 from redis import asyncio as aioredis
 from redis.exceptions import WatchError
 
+from ..._clock import now
 from ...errors import ConfigurationError
 from ...log import logger
 from ..cookies import exact, plugin_cookies, session_cookie
@@ -240,7 +240,7 @@ def remaining_lifetime(session: Session, lifetime: int | None) -> int | None:
     login_at = raw.get("li") if isinstance(raw, dict) else None
     if lifetime is None or not isinstance(login_at, int):
         return lifetime
-    return max(1, login_at + lifetime - int(time.time()))
+    return max(1, login_at + lifetime - int(now()))
 
 
 async def _set(
