@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,18 +60,25 @@ def _failed(request: pytest.FixtureRequest) -> bool:
     return report is None or report.failed
 
 
-@pytest.fixture
-async def context(request: pytest.FixtureRequest) -> AsyncIterator[BrowserContext]:
-    """A fresh headless Chromium profile; screenshots of its tabs if the test failed."""
+@contextlib.asynccontextmanager
+async def chromium_context(
+    request: pytest.FixtureRequest,
+    *,
+    args: list[str],
+    only: Callable[[Route], Awaitable[None]],
+    **options: Any,
+) -> AsyncIterator[BrowserContext]:
+    """A fresh headless Chromium profile whose requests ``only`` lets through; screenshots of
+    its tabs under ``test-artifacts/`` if the test failed."""
     executable = require_chromium()
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, headless=True
+            executable_path=executable, args=args, headless=True
         )
         try:
-            ctx = await browser.new_context()
+            ctx = await browser.new_context(**options)
             ctx.set_default_timeout(TIMEOUT_MS)
-            await ctx.route("**/*", _only_loopback)
+            await ctx.route("**/*", only)
             yield ctx
             if _failed(request):
                 ARTIFACTS.mkdir(exist_ok=True)
@@ -84,6 +91,13 @@ async def context(request: pytest.FixtureRequest) -> AsyncIterator[BrowserContex
                         )
         finally:
             await browser.close()
+
+
+@pytest.fixture
+async def context(request: pytest.FixtureRequest) -> AsyncIterator[BrowserContext]:
+    """A fresh headless Chromium profile that reaches 127.0.0.1 only."""
+    async with chromium_context(request, args=CHROMIUM_ARGS, only=_only_loopback) as ctx:
+        yield ctx
 
 
 async def hold_in_pairs(context: BrowserContext, url_prefix: str) -> list[Route]:

@@ -19,7 +19,6 @@ positive control (auto-approval: no page of the provider is shown).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import html
 import json
@@ -39,14 +38,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from playwright.async_api import BrowserContext, Page, Route, async_playwright, expect
+from playwright.async_api import BrowserContext, Page, Route, expect
 from yarl import URL
 
 from aiohttp_oauth2_login.testing import FakeAccount, FakeProvider, oidc_provider_for
 
 from ..support.app import COOKIE
-from ._harness import ARTIFACTS, build_rp, require_chromium
-from .test_browser import CHROMIUM_ARGS, TIMEOUT_MS, _failed, hold_in_pairs
+from ._harness import build_rp
+from .test_browser import CHROMIUM_ARGS, TIMEOUT_MS, chromium_context, hold_in_pairs
 
 SITE = "example.test"
 APP_HOST = f"app.{SITE}"
@@ -274,26 +273,10 @@ async def _only_example_test(route: Route) -> None:
 async def victim(request: pytest.FixtureRequest) -> AsyncIterator[BrowserContext]:
     """A fresh headless Chromium profile that reaches *.example.test (certificate errors of the
     throw-away CA ignored) and 127.0.0.1 only; screenshots of its tabs if the test failed."""
-    executable = require_chromium()
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=executable, args=SIBLING_ARGS, headless=True
-        )
-        try:
-            ctx = await browser.new_context(ignore_https_errors=True)
-            ctx.set_default_timeout(TIMEOUT_MS)
-            await ctx.route("**/*", _only_example_test)
-            yield ctx
-            if _failed(request):
-                ARTIFACTS.mkdir(exist_ok=True)
-                name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
-                for number, page in enumerate(ctx.pages):
-                    with contextlib.suppress(Exception):  # best effort
-                        await page.screenshot(
-                            path=ARTIFACTS / f"{name}-tab{number}.png", full_page=True
-                        )
-        finally:
-            await browser.close()
+    async with chromium_context(
+        request, args=SIBLING_ARGS, only=_only_example_test, ignore_https_errors=True
+    ) as ctx:
+        yield ctx
 
 
 async def signed_in_as(page: Page, sites: Sites) -> Any:
