@@ -21,7 +21,7 @@ from yarl import URL
 
 from .._pages import SECURITY_HEADERS, content_security_policy, csp_origin, error_response, page
 from .._sessions.access import clear_login, load_auth
-from .._sessions.schema import LOGOUT, NAMESPACE
+from .._sessions.schema import LOGOUT, NAMESPACE, AuthState
 from .._urls import external_path, external_url, safe_next, same_origin
 from ..errors import CrossSiteRequest, OAuthLoginError
 from ..log import logger
@@ -65,28 +65,15 @@ class LogoutViews:
         return response
 
     async def _end_session_origin(self, request: web.Request) -> str | None:
-        """The origin of the end-session endpoint that the form's POST will redirect to, the
-        same conditions as in :meth:`logout`; ``None`` (``'self'`` only) when there is none, or
-        when discovery fails or is slow, or the origin cannot be written safely as a source."""
+        """The origin of the end-session endpoint that the form's POST will redirect to;
+        ``None`` (``'self'`` only) when there is none, when discovery fails or is slow, or when
+        the origin cannot be written safely as a source."""
         state = await load_auth(request, self.config)
-        if state.user is None:
+        found = await self._end_session(state, wait=DISCOVERY_WAIT)
+        if found is None:
             return None
-        provider = self.login.providers.get(state.user.provider)
-        token = state.tokens.get(state.user.provider)
-        if provider is None or token is None or not provider.keeps_id_token:
-            return None
-        if token.id_token is None:
-            return None
-        try:
-            endpoints = await asyncio.wait_for(
-                provider.endpoints(self.login.http, self.config.limits), DISCOVERY_WAIT
-            )
-        except (OAuthLoginError, asyncio.TimeoutError) as exc:
-            logger.warning("discovery for %s failed: %s", provider.name, type(exc).__name__)
-            return None
-        if endpoints.end_session_url is None:
-            return None
-        origin = csp_origin(endpoints.end_session_url)
+        provider, _, url = found
+        origin = csp_origin(url)
         if origin is None:
             logger.warning(
                 "the end_session_endpoint of %s cannot be allowed in CSP form-action; "
@@ -94,6 +81,30 @@ class LogoutViews:
                 provider.name,
             )
         return origin
+
+    async def _end_session(
+        self, state: AuthState, *, wait: float | None = None
+    ) -> tuple[Provider, TokenSet, str] | None:
+        """Whether signing ``state`` out goes on to the provider (RP-initiated logout): its
+        provider, tokens and ``end_session_endpoint``. One rule for the page and the POST."""
+        if state.user is None:
+            return None
+        provider = self.login.providers.get(state.user.provider)
+        token = state.tokens.get(state.user.provider)
+        if provider is None or token is None or token.id_token is None:
+            return None
+        if not provider.keeps_id_token:  # rp_initiated_logout is off
+            return None
+        try:
+            endpoints = await asyncio.wait_for(
+                provider.endpoints(self.login.http, self.config.limits), wait
+            )
+        except (OAuthLoginError, asyncio.TimeoutError) as exc:
+            logger.warning("discovery for %s failed: %s", provider.name, type(exc).__name__)
+            return None
+        if endpoints.end_session_url is None:
+            return None
+        return provider, token, endpoints.end_session_url
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         """POST /auth/logout: same-origin check, local logout, best-effort revocation, 303."""
@@ -114,12 +125,9 @@ class LogoutViews:
         if state.user is None:
             return _redirect(external_path(self.config.public_url, next_))
         logger.info("user signed out from %s", state.user.provider)
-        provider = self.login.providers.get(state.user.provider)
-        token = state.tokens.get(state.user.provider)
-        if provider is not None and token is not None and provider.keeps_id_token:
-            end_session = await self._end_session_url(request, provider, token, next_)
-            if end_session is not None:
-                return _redirect(end_session)
+        found = await self._end_session(state)
+        if found is not None:
+            return _redirect(await self._end_session_url(request, *found, next_))
         return _redirect(external_path(self.config.public_url, next_))
 
     async def _revoke(self, provider: Provider, token: TokenSet) -> None:
@@ -137,15 +145,10 @@ class LogoutViews:
             logger.warning("token revocation at %s failed: %s", provider.name, type(exc).__name__)
 
     async def _end_session_url(
-        self, request: web.Request, provider: Provider, token: TokenSet, next_: str
-    ) -> str | None:
+        self, request: web.Request, provider: Provider, token: TokenSet, url: str, next_: str
+    ) -> str:
         """OIDC RP-Initiated Logout: the provider's end-session URL, with a state to return."""
-        try:
-            endpoints = await provider.endpoints(self.login.http, self.config.limits)
-        except OAuthLoginError:
-            return None
-        if endpoints.end_session_url is None or token.id_token is None:
-            return None
+        assert token.id_token is not None  # noqa: S101 - checked by _end_session
         state = secrets.token_urlsafe(32)
         session = await aiohttp_session.get_session(request)  # cleared above; holds only this
         session[NAMESPACE] = {LOGOUT: {"s": state, "x": next_}}
@@ -156,7 +159,7 @@ class LogoutViews:
             "state": state,
             "client_id": provider.client_id,
         }
-        return str(URL(endpoints.end_session_url).update_query(params))
+        return str(URL(url).update_query(params))
 
     def _route_path(self, name: str) -> str:
         return self.login.login_app.router[name].url_for().path

@@ -59,6 +59,7 @@ class TransactionCookies:
         self.key_prefix = ("__Host-" if secure else "") + base + "-txk-"
         self._scope = b""
         self._data_names = prefixed(self.prefix)
+        self._key_names = prefixed(self.key_prefix)
         # states consumed by this process in the last TRANSACTION_TTL: a callback replayed
         # concurrently (both requests still carrying the cookie) is refused too
         self._consumed: OrderedDict[str, float] = OrderedDict()
@@ -126,7 +127,7 @@ class TransactionCookies:
         now = wall_clock()
         live: list[tuple[float, str, int]] = []
         found = plugin_cookies(request, self._data_names)
-        keys = plugin_cookies(request, prefixed(self.key_prefix)) if found else {}
+        keys = plugin_cookies(request, self._key_names) if found else {}
         for name, value in found.items():
             key = keys.get(self.key_name(name))
             opened = None if value == DUPLICATE else self._open(value, name, key)

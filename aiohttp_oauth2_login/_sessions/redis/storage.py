@@ -123,9 +123,9 @@ async def _load(storage: RedisStorage, identity: str) -> tuple[str, dict[str, An
         return None
     try:
         text = _text(raw)
-        data = storage._decoder(text)
-    except (ValueError, UnicodeDecodeError):
+    except UnicodeDecodeError:
         return None
+    data = _decoded(storage, text)
     return (text, data) if isinstance(data, dict) else None
 
 
@@ -193,6 +193,7 @@ def _merged(storage: RedisStorage, data: SessionData, loaded: str, stored: str) 
 
 
 def _decoded(storage: RedisStorage, text: str) -> object:
+    """The stored text decoded, or ``None`` when it is not the storage's encoding."""
     try:
         return storage._decoder(text)
     except (ValueError, RecursionError):
@@ -224,14 +225,8 @@ def _key(storage: RedisStorage, identity: str) -> str:
 
 async def read(storage: RedisStorage, identity: str) -> dict[str, Any] | None:
     """The stored session data of ``identity`` as written by any instance."""
-    raw = await _client(storage).get(_key(storage, identity))
-    if raw is None:
-        return None
-    try:
-        data = storage._decoder(raw if isinstance(raw, str) else raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
+    loaded = await _load(storage, identity)
+    return None if loaded is None else loaded[1]
 
 
 def remaining_lifetime(session: Session, lifetime: int | None) -> int | None:
@@ -295,13 +290,11 @@ async def replace_tokens(
         await pipe.watch(key)
         raw = await pipe.get(key)
         try:
-            data = None if raw is None else storage._decoder(_text(raw))
-        except (ValueError, UnicodeDecodeError, RecursionError):
+            data = None if raw is None else _decoded(storage, _text(raw))
+        except UnicodeDecodeError:
             return False
-        mapping = data.get("session") if isinstance(data, dict) else None
-        oauth = mapping.get(NAMESPACE) if isinstance(mapping, dict) else None
-        tokens = oauth.get("t") if isinstance(oauth, dict) else None
-        stored = tokens.get(provider) if isinstance(tokens, dict) else None
+        tokens = _tokens(data)
+        stored = tokens.get(provider) if tokens is not None else None
         if not isinstance(stored, dict):
             return False  # signed out meanwhile
         if stored.get("r") == fresh.get("r"):
