@@ -27,6 +27,7 @@ from .errors import (
     ReauthenticationRequired,
     SessionStoreUnavailable,
     SessionTooLarge,
+    SignInMisconfigured,
     TokenValidationError,
     UnknownProvider,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "RedactingAccessLogger",
     "SessionStoreUnavailable",
     "SessionTooLarge",
+    "SignInMisconfigured",
     "TokenSet",
     "TokenValidationError",
     "UnknownProvider",

@@ -108,29 +108,22 @@ def json_response(data: Any, *, status: int = 200) -> web.Response:
     )
 
 
-_TITLES = {
-    400: "Sign-in failed",
-    401: "Sign-in could not be verified",
-    403: "Sign-in refused",
-    404: "Not found",
-    502: "Sign-in provider error",
-    504: "Sign-in provider not responding",
-}
-
-
 def error_response(
     request: web.Request, exc: OAuthLoginError, *, retry_url: str | None = None
 ) -> web.Response:
     """The error page (or JSON) for ``exc``: its status, its safe description, nothing else."""
     if wants_json(request):
-        return json_response(
-            {"error": exc.error, "error_description": exc.description}, status=exc.status
-        )
+        data = {"error": exc.error, "error_description": exc.description}
+        if exc.reason is not None:
+            data["reason"] = exc.reason
+        return json_response(data, status=exc.status)
     body = f"<p>{html.escape(exc.description)}</p>"
     if exc.provider_description:  # the provider's words, labelled as such; never a link
         said = html.escape(exc.provider_description)
         body += f'<p class="code">The sign-in provider said: \u201c{said}\u201d</p>'
+    if exc.hint:
+        body += f"<p>{html.escape(exc.hint)}</p>"
     body += f'<p class="code">Error: {html.escape(exc.error)}</p>'
-    if retry_url is not None:
+    if retry_url is not None and exc.retryable:
         body += f'<a class="btn" href="{html.escape(retry_url)}">Try again</a>'
-    return page(_TITLES.get(exc.status, "Sign-in failed"), body, status=exc.status)
+    return page(exc.title, body, status=exc.status)

@@ -17,7 +17,8 @@ tokens or unescaped input)::
     │   ├── TokenValidationError      401       token response, ID token or userinfo rejected
     │   │   └── InvalidIDToken        401
     │   ├── ProviderError             502       the provider answered with something unusable
-    │   │   └── SessionTooLarge       502       the token set does not fit in cookie storage
+    │   │   ├── SessionTooLarge       502       the token set does not fit in cookie storage
+    │   │   └── SignInMisconfigured   502       the provider refused this site's client settings
     │   └── ProviderTimeout           504       the provider did not answer in time
     ├── SessionStoreUnavailable       503       Redis (the session store) is unreachable
     └── ReauthenticationRequired      401       the stored tokens can no longer be used
@@ -41,6 +42,7 @@ __all__ = [
     "ReauthenticationRequired",
     "SessionStoreUnavailable",
     "SessionTooLarge",
+    "SignInMisconfigured",
     "TokenValidationError",
     "UnknownProvider",
 ]
@@ -52,16 +54,37 @@ class OAuthLoginError(Exception):
     error: str = "server_error"
     status: int = 500
     description: str = "Sign-in failed."
+    #: the page title (English; the pages translate it): what happened, in a few words
+    title: str = "Sign-in failed"
+    #: a stable machine-readable cause (``"tx_missing"``, ``"client_secret"``, ...), logged and
+    #: sent in JSON answers; ``None`` when ``error`` says it all
+    reason: str | None = None
+    #: one short sentence for the visitor on what to do or check (English; translated by the
+    #: pages); ``None`` for none
+    hint: str | None = None
+    #: whether starting the sign-in again can help: a "Try again" link is shown only then
+    retryable: bool = True
     #: the provider's own ``error_description`` of a failed callback, sanitised (one line, no
     #: control characters, at most a few hundred characters): shown escaped on the HTML error
     #: page as the provider's words, never in JSON, never logged; ``None`` for every other error
     provider_description: str | None = None
 
-    def __init__(self, description: str | None = None, *, error: str | None = None) -> None:
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        error: str | None = None,
+        reason: str | None = None,
+        hint: str | None = None,
+    ) -> None:
         if description is not None:
             self.description = description
         if error is not None:
             self.error = error
+        if reason is not None:
+            self.reason = reason
+        if hint is not None:
+            self.hint = hint
         super().__init__(self.description)
 
 
@@ -76,6 +99,7 @@ class LoginFlowError(OAuthLoginError):
 
 
 class InvalidRequest(LoginFlowError):
+    title = "Sign-in failed"
     error = "invalid_request"
     status = 400
     description = "The sign-in request was malformed."
@@ -92,18 +116,22 @@ class IssuerMismatch(InvalidRequest):
 
 
 class AccessDenied(LoginFlowError):
+    title = "Sign-in cancelled"
     error = "access_denied"
     status = 403
     description = "Sign-in was cancelled."
 
 
 class LoginRefused(LoginFlowError):
+    title = "Sign-in refused"
+    retryable = False
     error = "access_denied"
     status = 403
     description = "This account is not allowed to sign in here."
 
 
 class TokenValidationError(LoginFlowError):
+    title = "Sign-in could not be verified"
     error = "invalid_grant"
     status = 401
     description = "The provider's answer could not be verified."
@@ -115,6 +143,7 @@ class InvalidIDToken(TokenValidationError):
 
 
 class ProviderError(LoginFlowError):
+    title = "Sign-in provider error"
     error = "temporarily_unavailable"
     status = 502
     description = "The sign-in provider answered with something unusable."
@@ -122,13 +151,29 @@ class ProviderError(LoginFlowError):
 
 class SessionTooLarge(ProviderError):
     error = "server_error"
+    retryable = False
     description = (
         "The provider's tokens are too large for cookie sessions; the site must use "
         "server-side session storage (for example aiohttp_session's RedisStorage)."
     )
 
 
+class SignInMisconfigured(ProviderError):
+    """The provider refused this site's own client settings (``invalid_client``,
+    ``unauthorized_client``, ``redirect_uri_mismatch``, GitHub's
+    ``incorrect_client_credentials``): retrying cannot help until the operator fixes them."""
+
+    error = "server_error"
+    title = "This site's sign-in is misconfigured"
+    description = (
+        "The sign-in provider refused this site's settings. The site's operators have been told; "
+        "trying again will not help until they fix it."
+    )
+    retryable = False
+
+
 class ProviderTimeout(LoginFlowError):
+    title = "Sign-in provider not responding"
     error = "temporarily_unavailable"
     status = 504
     description = "The sign-in provider did not answer in time."
@@ -137,6 +182,7 @@ class ProviderTimeout(LoginFlowError):
 class SessionStoreUnavailable(OAuthLoginError):
     """The server-side session store (Redis) cannot be reached; answered with a 503 page."""
 
+    title = "Sessions unavailable"
     error = "temporarily_unavailable"
     status = 503
     description = "Sessions are temporarily unavailable. Please try again in a moment."
@@ -145,6 +191,7 @@ class SessionStoreUnavailable(OAuthLoginError):
 class ReauthenticationRequired(OAuthLoginError):
     """The session's tokens expired or were revoked and cannot be refreshed."""
 
+    title = "Please sign in again"
     error = "login_required"
     status = 401
     description = "Please sign in again."
@@ -153,12 +200,16 @@ class ReauthenticationRequired(OAuthLoginError):
 class CrossSiteRequest(LoginFlowError):
     """A state-changing request that did not come from this site (CSRF defence)."""
 
+    title = "Sign-out refused"
+    retryable = False
     error = "invalid_request"
     status = 403
     description = "This request did not come from this site and was refused."
 
 
 class UnknownProvider(LoginFlowError):
+    title = "Not found"
+    retryable = False
     error = "invalid_request"
     status = 404
     description = "There is no such sign-in provider."

@@ -30,6 +30,7 @@ EXPECTED = {
         "RedactingAccessLogger",
         "SessionStoreUnavailable",
         "SessionTooLarge",
+        "SignInMisconfigured",
         "TokenSet",
         "TokenValidationError",
         "UnknownProvider",
