@@ -3,21 +3,40 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# `make run` needs only the package itself; `make docs` adds the `docs` extra
+RUN_STAMP  := $(VENV)/.run-stamp
+DOCS_STAMP := $(VENV)/.docs-stamp
+VENV_STAMP := $(VENV)/.venv-stamp
 E2E    := tests/e2e
-# system programs the full test suite drives for real: Redis sessions, a browser
-SYSTEM_PROGRAMS := redis-server chromium
-SYSTEM_PACKAGES := redis-server chromium
+# system programs the full test suite drives for real: Redis sessions, a browser, a reverse proxy
+SYSTEM_PROGRAMS := redis-server chromium nginx
+SYSTEM_PACKAGES := redis-server chromium nginx
 
-.PHONY: install system-deps node-deps lint typecheck test run bench fuzz clean
+.PHONY: install system-deps node-deps lint typecheck test run docs bench fuzz clean
 
-$(STAMP): pyproject.toml
+$(VENV_STAMP):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
 		{ echo "Python 3.10 or newer is required (set PYTHON=python3.x)"; exit 1; }
 	@$(PYTHON) -m venv $(VENV) || \
 		{ echo "could not create $(VENV): install Python's venv module (Debian: apt-get install python3-venv)"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@touch $@
+
+# The test tooling; it includes the package, so a later `make run` installs nothing more.
+$(STAMP): pyproject.toml $(VENV_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,redis]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUN_STAMP)
+
+# Just the package (what the example app imports), without the test tooling.
+$(RUN_STAMP): pyproject.toml $(VENV_STAMP)
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(DOCS_STAMP): pyproject.toml $(RUN_STAMP)
+	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "make docs needs Python 3.11 or newer (Sphinx 9): set PYTHON=python3.x and run make clean"; exit 1; }
+	$(BIN)/python -m pip install --quiet -e '.[docs,redis]'
+	@touch $@
 
 install: $(STAMP)
 
@@ -53,11 +72,17 @@ typecheck: install
 test: lint typecheck system-deps node-deps
 	$(BIN)/pytest
 
-run: install
-	$(BIN)/python -m example_app
+# `make run RUN_ARGS="--port 8081"` passes options on (python -m example_app --help)
+run: $(RUN_STAMP)
+	$(BIN)/python -m example_app $(RUN_ARGS)
+
+# The docs site (Sphinx + MyST) with warnings as errors and nitpicky references: docs/_build/html.
+docs: $(DOCS_STAMP)
+	$(BIN)/sphinx-build -E -W --keep-going -n -q -b html docs docs/_build/html
+	@echo "docs: file://$(CURDIR)/docs/_build/html/index.html"
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist *.egg-info $(E2E)/node_modules test-artifacts bench/results
+	rm -rf $(VENV) docs/_build .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist *.egg-info $(E2E)/node_modules test-artifacts bench/results
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # Benchmarks: server on core 0, wrk on core 1, variants interleaved; table + bench/results/.

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from ._context import LoginContext, login_context
+from ._pages import PageContext, ProviderButton
 from ._sessions.cookie_storage import CookieStorage, generate_key
 from ._setup import OAuthLogin, setup_oauth
 from ._version import __version__
@@ -45,10 +47,13 @@ __all__ = [
     "InvalidRequest",
     "InvalidState",
     "IssuerMismatch",
+    "LoginContext",
     "LoginFlowError",
     "LoginRefused",
     "OAuthLogin",
     "OAuthLoginError",
+    "PageContext",
+    "ProviderButton",
     "ProviderError",
     "ProviderTimeout",
     "ReauthenticationRequired",
@@ -64,6 +69,7 @@ __all__ = [
     "generate_key",
     "get_client",
     "get_user",
+    "login_context",
     "login_required",
     "logout",
     "require_login",

@@ -1,10 +1,15 @@
-"""Command line: ``python -m aiohttp_oauth2_login keygen`` prints a fresh ``secret_key``."""
+"""Command line: ``python -m aiohttp_oauth2_login keygen`` prints a fresh ``secret_key``;
+``python -m aiohttp_oauth2_login check MODULE:APP_FACTORY`` runs the login doctor."""
 
 from __future__ import annotations
 
 import sys
 
+from ._doctor import USAGE as CHECK_USAGE
+from ._doctor import run as check
 from ._sessions.cookie_storage import generate_key
+
+USAGE = f"usage: python -m aiohttp_oauth2_login keygen\n       {CHECK_USAGE}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -12,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     if args == ["keygen"]:
         print(generate_key())
         return 0
-    print("usage: python -m aiohttp_oauth2_login keygen", file=sys.stderr)
+    if args[:1] == ["check"]:
+        return check(args[1:])
+    print(USAGE, file=sys.stderr)
     return 2
 
 

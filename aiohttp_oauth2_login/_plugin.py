@@ -15,6 +15,7 @@ import aiohttp_session
 from aiohttp import web
 from yarl import URL
 
+from ._guard import ProxyGuard, announce
 from ._oauth.refresh import RefreshCoordinator
 from ._sessions.backend import SessionBackend
 from ._sessions.transactions import TransactionCookies
@@ -22,7 +23,6 @@ from ._urls import external_path, external_url
 from ._version import __version__
 from .config import OAuthConfig
 from .errors import UnknownProvider
-from .log import logger
 from .providers.base import Provider
 
 __all__ = ["APP_KEY", "LOGIN_APP_KEY", "OAuthLogin"]
@@ -46,6 +46,8 @@ class OAuthLogin:
         self.login_app = web.Application()
         self.tx_cookies = tx_cookies
         self.refresher = RefreshCoordinator()
+        #: warns when requests show a proxy or host name that public_url does not describe
+        self.guard = ProxyGuard(config.public_url)
         self._injected = client_session
         self._http: aiohttp.ClientSession | None = client_session
 
@@ -130,16 +132,18 @@ class OAuthLogin:
         self.backend.bind(scope)
 
     async def _log_redirect_uris(self, app: web.Application) -> None:
+        """The redirect URIs to register, visible even when logging is not configured."""
+        lines = []
         for name in self.providers:
             path = self._route_path("callback", provider=name)
             if self.config.public_url is not None:
-                logger.info("redirect URI to register for %s: %s", name, self.redirect_uri(name))
+                lines.append(f"redirect URI to register for {name}: {self.redirect_uri(name)}")
             else:
-                logger.info(
-                    "redirect URI for %s: <origin of the request>%s (set public_url in production)",
-                    name,
-                    path,
+                lines.append(
+                    f"redirect URI for {name}: <origin of the request>{path} "
+                    "(set public_url in production)"
                 )
+        announce(lines)
 
 
 #: The ``OAuthLogin`` handle, on the app ``setup_oauth`` was called on (found via config_dict).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 import aiohttp
@@ -13,12 +13,15 @@ import aiohttp_session
 from aiohttp import web
 from yarl import URL
 
+from ._guard import check_session_cookies
 from ._login import add_routes
 from ._oauth.http import HttpLimits
+from ._pages import PAGES_KEY, Render, page_settings
 from ._plugin import OAuthLogin
 from ._sessions.backend import check_redis_url, choose_backend, choose_secret
 from ._sessions.cookie_storage import COOKIE_NAME_PATTERN, parse_keys
 from ._sessions.middleware import session_middleware
+from ._sessions.schema import NAMESPACE
 from ._sessions.transactions import TransactionCookies
 from .config import (
     OAuthConfig,
@@ -28,6 +31,7 @@ from .config import (
     parse_duration,
     parse_prefix,
     parse_public_url,
+    parse_session_keys,
 )
 from .errors import ConfigurationError
 from .keys import APP_KEY, LOGIN_APP_KEY
@@ -84,8 +88,13 @@ def setup_oauth(
     cookie_name: str = "aiohttp_oauth2",
     allowed_email_domains: Sequence[str] | None = None,
     redis_url: str | None = None,
+    site_name: str | None = None,
+    render: Render | None = None,
+    translations: Mapping[str, Mapping[str, str]] | None = None,
+    languages: Sequence[str] | None = None,
+    carry_session_keys: Sequence[str] = (),
 ) -> OAuthLogin:
-    """Add OAuth2 / OpenID Connect login to ``app``; see the README for every option."""
+    """Add OAuth2 / OpenID Connect login to ``app``; docs/configuration.md explains every option."""
     # 1. validate everything before touching the app
     if APP_KEY in app:
         raise ConfigurationError("setup_oauth was already called on this application")
@@ -116,6 +125,10 @@ def setup_oauth(
         secure_cookies=secure,
         provider_names=frozenset(p.name for p in checked),
         allowed_email_domains=parse_domains(allowed_email_domains),
+        pages=page_settings(
+            site_name=site_name, render=render, translations=translations, languages=languages
+        ),
+        carry_session_keys=parse_session_keys(carry_session_keys, NAMESPACE),
     )
     if redis_url is not None and storage is not None:
         raise ConfigurationError("pass either redis_url= or storage=, not both")
@@ -134,6 +147,7 @@ def setup_oauth(
         config=config,
         cookie_name=cookie_name,
     )
+    check_session_cookies(backend.storage, public)  # Secure vs how the site is served
     # 2. store, 3. wire
     login = OAuthLogin(
         config=config,
@@ -144,6 +158,7 @@ def setup_oauth(
     )
     add_routes(login)
     login.login_app[LOGIN_APP_KEY] = login
+    login.login_app[PAGES_KEY] = app[PAGES_KEY] = config.pages
     app[APP_KEY] = login
     if not backend.reused:
         app.middlewares.append(session_middleware(backend))

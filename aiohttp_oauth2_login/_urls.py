@@ -8,7 +8,16 @@ from urllib.parse import unquote
 from aiohttp import web
 from yarl import URL
 
-__all__ = ["external_path", "external_url", "request_origin", "safe_next", "same_origin"]
+from .log import safe
+
+__all__ = [
+    "external_path",
+    "external_url",
+    "origin_problem",
+    "request_origin",
+    "safe_next",
+    "same_origin",
+]
 
 _MAX_NEXT = 2048
 # printable ASCII only: no control characters, no fullwidth or other look-alike characters
@@ -60,10 +69,36 @@ def same_origin(public_url: URL | None, request: web.Request) -> bool:
     ``Origin`` decides when present (and not the opaque ``null``); otherwise
     ``Sec-Fetch-Site`` must say ``same-origin``; a request with neither is refused.
     """
+    return origin_problem(public_url, request) is None
+
+
+def origin_problem(public_url: URL | None, request: web.Request) -> str | None:
+    """Why :func:`same_origin` refuses ``request`` (one line for the log, naming
+    ``public_url``), or ``None`` when it comes from this site."""
     origin = request.headers.getall("Origin", [])
+    expected = request_origin(public_url, request)
     if len(origin) > 1:
-        return False
+        return "the request carries several Origin headers"
     if origin and origin[0] != "null":
-        return origin[0] == request_origin(public_url, request)
-    fetch_site = request.headers.getall("Sec-Fetch-Site", [])
-    return fetch_site == ["same-origin"]
+        if origin[0] == expected:
+            return None
+        return (
+            f"it came from origin {safe(origin[0])} but this site's origin is {expected} "
+            + _from(public_url)
+        )
+    if request.headers.getall("Sec-Fetch-Site", []) == ["same-origin"]:
+        return None
+    what = "Origin is null" if origin else "there is no Origin header"
+    return (
+        f"{what} and no 'Sec-Fetch-Site: same-origin' (a form of another site, or a client "
+        f"that sends neither); this site's origin is {expected} " + _from(public_url)
+    )
+
+
+def _from(public_url: URL | None) -> str:
+    if public_url is not None:
+        return "(from public_url)"
+    return (
+        "(the origin this request arrived at, since public_url is not set: behind a reverse "
+        "proxy set public_url to the origin browsers use)"
+    )

@@ -5,13 +5,16 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import warnings
+import weakref
 from collections.abc import Awaitable, Callable, Collection, Coroutine
-from typing import Any, TypeVar, overload
+from typing import Any, Final, TypeVar, overload
 
+import aiohttp_session
 from aiohttp import hdrs, web
 
 from ._awaitable import MustAwait
-from ._pages import SECURITY_HEADERS, error_response
+from ._pages import SECURITY_HEADERS, error_page
 from ._plugin import OAuthLogin
 from ._sessions.access import clear_login, load_auth
 from ._sessions.peek import Slow
@@ -27,14 +30,81 @@ _V = TypeVar("_V", bound=type[web.View])
 
 
 def get_login(request: web.Request) -> OAuthLogin:
-    """The plugin handle of this app (or of a parent app): found through ``config_dict``."""
+    """The plugin handle of this app (or of a parent app): found through ``config_dict``; for a
+    handler outside the app ``setup_oauth`` was called on, the one setup below the root app."""
     login: OAuthLogin | None = request.config_dict.get(APP_KEY)
-    if login is None:
+    if login is not None:
+        return login
+    return _login_below(request)
+
+
+#: root app -> the one setup below it, or why there is none (the tree is frozen: found once)
+_BELOW: weakref.WeakKeyDictionary[web.Application, OAuthLogin | str] = weakref.WeakKeyDictionary()
+#: set on a request whose session this module reads without a session middleware
+_READ_ONLY: Final[Any] = (
+    web.RequestKey[str]("aiohttp_oauth2_login.read_only")
+    if hasattr(web, "RequestKey")
+    else "aiohttp_oauth2_login.read_only"
+)
+
+
+def _setups_below(app: web.Application, prefix: str = "") -> list[tuple[str, OAuthLogin]]:
+    """Every ``setup_oauth`` in the tree of ``app``, with the path its app is mounted at."""
+    if APP_KEY in app:
+        return [(prefix or "/", app[APP_KEY])]
+    found = []
+    for resource in app.router.resources():
+        sub = getattr(resource, "_app", None)
+        if isinstance(sub, web.Application):
+            found += _setups_below(sub, prefix + resource.canonical)
+    return found
+
+
+def _login_below(request: web.Request) -> OAuthLogin:
+    apps = request.match_info.apps
+    root = apps[0] if apps else request.app
+    found = _BELOW.get(root)
+    if found is None:
+        setups = _setups_below(root)
+        if len(setups) == 1:
+            found = setups[0][1]
+        elif not setups:
+            found = (
+                "aiohttp_oauth2_login is not set up for this application: "
+                "call aiohttp_oauth2_login.setup_oauth(app, ...) first"
+            )
+        else:
+            found = (
+                "this handler's application has no setup_oauth, and the sub-applications at "
+                + ", ".join(repr(path) for path, _ in setups)
+                + " each have their own: which login applies is ambiguous. Move the handler "
+                "into the sub-application whose login it needs, or call setup_oauth once on "
+                "the root application"
+            )
+        if root.frozen:
+            _BELOW[root] = found
+    if isinstance(found, str):
+        raise RuntimeError(found)
+    if request.get(aiohttp_session.STORAGE_KEY) is None:
+        # no session middleware runs for this handler: the session can be read, not saved
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", web.NotAppKeyWarning)
+            request[aiohttp_session.STORAGE_KEY] = found.storage
+        request[_READ_ONLY] = found.login_url()
+    return found
+
+
+def require_writable(request: web.Request, what: str) -> None:
+    """Refuse ``what`` (it must save the session) in a handler outside the sub-app of
+    ``setup_oauth``: no session middleware runs there, so the change would be lost silently."""
+    login_path = request.get(_READ_ONLY)
+    if login_path is not None:
         raise RuntimeError(
-            "aiohttp_oauth2_login is not set up for this application: "
-            "call aiohttp_oauth2_login.setup_oauth(app, ...) first"
+            f"{what} cannot save the session in a handler outside the application that "
+            f"setup_oauth was called on (its login is at {login_path}): only get_user and "
+            "require_login / @login_required work there. Move this handler into that "
+            "application, or call setup_oauth on the root application"
         )
-    return login
 
 
 def get_user(request: web.Request) -> Coroutine[Any, Any, User | None]:
@@ -66,7 +136,9 @@ def logout(request: web.Request) -> Coroutine[Any, Any, None]:
 
 
 async def _logout(request: web.Request) -> None:
-    await clear_login(request, get_login(request).config)
+    login = get_login(request)
+    require_writable(request, "logout()")
+    await clear_login(request, login.config)
 
 
 def _is_navigation(request: web.Request) -> bool:
@@ -78,7 +150,9 @@ def _is_navigation(request: web.Request) -> bool:
 def login_redirect(
     request: web.Request, login: OAuthLogin, providers: Collection[str] | None
 ) -> web.HTTPException:
-    """302 to the login page for browsers, 401 JSON for everything else (README, Routes)."""
+    """302 to the login page for browsers, 401 JSON for everything else (docs/configuration.md,
+    "Protecting handlers")."""
+    login.guard.check(request)
     allowed = [p for p in login.providers if providers is None or p in providers]
     target = login.login_url(
         allowed[0] if len(allowed) == 1 else None, next=request.rel_url.path_qs
@@ -92,8 +166,34 @@ def login_redirect(
     )
 
 
-def _forbidden(request: web.Request) -> web.HTTPException:
-    page = error_response(request, LoginRefused("You are signed in but may not open this page."))
+class _ReauthenticationRedirect(web.HTTPFound, ReauthenticationRequired):  # type: ignore[misc,override]
+    """``ReauthenticationRequired`` that, left uncaught, is the login redirect itself."""
+
+
+class _ReauthenticationDenied(web.HTTPUnauthorized, ReauthenticationRequired):  # type: ignore[misc,override]
+    """``ReauthenticationRequired`` that, left uncaught, is the 401 JSON answer itself."""
+
+
+def reauthentication(
+    request: web.Request, login: OAuthLogin, providers: Collection[str] | None
+) -> ReauthenticationRequired:
+    """A ``ReauthenticationRequired`` to raise from ``get_client``: handlers may catch it as
+    documented, and uncaught (no ``@login_required`` around) it is the login redirect / 401 of
+    :func:`login_redirect` instead of a 500."""
+    answer = login_redirect(request, login, providers)
+    if isinstance(answer, web.HTTPFound):
+        return _ReauthenticationRedirect(answer.location, headers={"Cache-Control": "no-store"})
+    return _ReauthenticationDenied(
+        text=answer.text, content_type=answer.content_type, headers={"Cache-Control": "no-store"}
+    )
+
+
+async def _forbidden(request: web.Request) -> web.HTTPException:
+    """403 for a signed-in visitor this page is not for: translated, drawn by the app's
+    ``render=`` hook when it has one, with the plugin's headers."""
+    refused = LoginRefused("You are signed in but may not open this page.")
+    refused.title = "Access denied"
+    page = await error_page(request, refused)
     headers = {k: v for k, v in page.headers.items() if k in SECURITY_HEADERS}
     return web.HTTPForbidden(text=page.text, content_type=page.content_type, headers=headers)
 
@@ -120,13 +220,13 @@ async def _require_login(
     if user is None:
         raise login_redirect(request, login, providers)
     if providers is not None and user.provider not in providers:
-        raise _forbidden(request)
+        raise await _forbidden(request)
     if allow is not None:
         verdict = allow(user)
         if inspect.isawaitable(verdict):
             verdict = await verdict
         if verdict is not True:
-            raise _forbidden(request)
+            raise await _forbidden(request)
     return user
 
 
@@ -152,24 +252,47 @@ def _wrap(
         try:
             return await handler(*args, **kwargs)
         except ReauthenticationRequired:
-            await _logout(request)
+            if request.get(_READ_ONLY) is None:  # else nothing could be saved anyway
+                await _logout(request)
             raise login_redirect(request, get_login(request), providers) from None
         except (ProviderError, ProviderTimeout) as exc:  # e.g. the provider failed a refresh
-            return error_response(request, exc)
+            return await error_page(request, exc)
 
+    wrapper.__dict__["__oauth_login_required__"] = True  # how testing.chaos finds protected routes
     return wrapper
+
+
+def _is_async(func: object) -> bool:
+    while isinstance(func, functools.partial):
+        func = func.func
+    return inspect.iscoroutinefunction(func) or (
+        callable(func) and inspect.iscoroutinefunction(type(func).__call__)
+    )
+
+
+def _async_handler(func: Any) -> Any:
+    """``func``, or a ``TypeError`` naming it when it is a plain ``def``: awaiting its answer
+    would fail on every request (a 500), so the mistake is refused at decoration time."""
+    if not _is_async(func):
+        name = getattr(func, "__qualname__", None) or repr(func)
+        raise TypeError(
+            f"@login_required needs an 'async def' handler, but {name} is a plain function: "
+            f"write 'async def {getattr(func, '__name__', 'handler')}(...)'"
+        )
+    return func
 
 
 def _decorate(target: Any, providers: Collection[str] | None, allow: Allow | None) -> Any:
     if isinstance(target, type) and issubclass(target, web.View):
-        for method in hdrs.METH_ALL:
-            func = getattr(target, method.lower(), None)
-            if func is not None:
-                setattr(target, method.lower(), _wrap(func, providers, allow))
+        methods = [m.lower() for m in hdrs.METH_ALL if getattr(target, m.lower(), None)]
+        for method in methods:  # every method is checked before the class is changed
+            _async_handler(getattr(target, method))
+        for method in methods:
+            setattr(target, method, _wrap(getattr(target, method), providers, allow))
         return target
     if not callable(target):
         raise TypeError("@login_required decorates a handler function or a web.View class")
-    return _wrap(target, providers, allow)
+    return _wrap(_async_handler(target), providers, allow)
 
 
 @overload

@@ -27,8 +27,8 @@ from ._sessions.access import (
     store_tokens,
     stored_side,
 )
-from .auth import get_login
-from .errors import ReauthenticationRequired, TokenValidationError
+from .auth import get_login, reauthentication, require_writable
+from .errors import TokenValidationError
 from .log import logger
 from .providers.base import Endpoints, Provider
 from .tokens import TokenSet
@@ -170,7 +170,7 @@ class AuthenticatedClient:
             return token  # already refreshed meanwhile
         if token.refresh_token is None:
             await drop_tokens(self._request, self.provider)
-            raise ReauthenticationRequired()
+            raise reauthentication(self._request, self._login, (self.provider,))
         login, provider = self._login, self._provider
         spent = token.refresh_token
 
@@ -214,7 +214,7 @@ class AuthenticatedClient:
         except TokenValidationError as exc:  # invalid_grant: revoked, expired or rotated away
             logger.info("token refresh at %s refused: the user must sign in again", self.provider)
             await drop_tokens(self._request, self.provider)
-            raise ReauthenticationRequired() from exc
+            raise reauthentication(self._request, self._login, (self.provider,)) from exc
         await store_tokens(
             self._request, self.provider, fresh, keep_id_token=provider.keeps_id_token
         )
@@ -228,21 +228,23 @@ def get_client(
     """A client for the provider's API as the signed-in user (default: the login provider).
 
     ``client = await get_client(request)`` raises ``ReauthenticationRequired`` when nobody is
-    signed in or the tokens are gone; ``@login_required`` turns that into the login redirect /
-    401. Not awaited, it fails loudly like ``get_user``.
+    signed in or the tokens are gone; uncaught, it is the login redirect / 401 of
+    ``require_login`` (and ``@login_required`` also clears the session). Not awaited, it fails
+    loudly like ``get_user``.
     """
     return MustAwait(_get_client(request, provider), "get_client")
 
 
 async def _get_client(request: web.Request, provider: str | None) -> AuthenticatedClient:
     login = get_login(request)
+    require_writable(request, "get_client()")  # refreshed tokens must be saved
     state = await load_auth(request, login.config)
-    if state.user is None:
-        raise ReauthenticationRequired()
+    if state.user is None:  # uncaught: the login redirect / 401, like require_login
+        raise reauthentication(request, login, None if provider is None else (provider,))
     name = provider or state.user.provider
     token = state.tokens.get(name)
     selected = login.provider(name)
     if token is None:
-        raise ReauthenticationRequired()
+        raise reauthentication(request, login, (name,))
     endpoints = await selected.endpoints(login.http, login.config.limits)
     return AuthenticatedClient(request, login, selected, endpoints, state.user, token)

@@ -13,6 +13,7 @@ from aiohttp import web
 from yarl import URL
 
 from ._oauth.http import HttpLimits
+from ._pages import PageSettings
 from ._urls import safe_next
 from .errors import ConfigurationError
 
@@ -28,6 +29,7 @@ __all__ = [
     "parse_duration",
     "parse_prefix",
     "parse_public_url",
+    "parse_session_keys",
 ]
 
 #: ``on_login(request, user, token)``: return a response to refuse the login, or ``None``
@@ -108,6 +110,22 @@ def parse_default_next(value: object) -> str:
     return value
 
 
+def parse_session_keys(value: object, reserved: str) -> tuple[str, ...]:
+    """``carry_session_keys``: names of the app's own session keys (not ``reserved``, the
+    plugin's) whose values survive the session rotation at login."""
+    if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
+        raise ConfigurationError("carry_session_keys must be a list of session key names")
+    keys: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not item or item == reserved:
+            raise ConfigurationError(
+                f"carry_session_keys: {item!r} must be a key name of the app's own session data"
+            )
+        if item not in keys:
+            keys.append(item)
+    return tuple(keys)
+
+
 @dataclass(slots=True)
 class Scope:
     """Which ``setup_oauth`` a session or login transaction belongs to: the external path of
@@ -132,3 +150,7 @@ class OAuthConfig:
     provider_names: frozenset[str]
     allowed_email_domains: frozenset[str] | None = None
     scope: Scope = field(default_factory=Scope)
+    #: site name, render hook, translations and languages of the plugin's pages
+    pages: PageSettings = field(default_factory=PageSettings)
+    #: the app's session keys carried across the rotation at login (``start_login_session``)
+    carry_session_keys: tuple[str, ...] = ()

@@ -9,7 +9,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 from yarl import URL
 
-__all__ = ["RedactingAccessLogger", "logger", "redact_url", "safe"]
+__all__ = ["RedactingAccessLogger", "logger", "one_line", "redact_url", "safe"]
 
 logger = logging.getLogger("aiohttp_oauth2_login")
 
@@ -20,6 +20,20 @@ def safe(value: object, limit: int = 80) -> str:
     """Printable, length-capped text for logging values that came from outside (never secrets)."""
     text = _UNPRINTABLE.sub("?", str(value))
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def one_line(text: str, limit: int = 300) -> str | None:
+    """``text`` as one line of plain text, for a provider's ``error_description``: every control,
+    format (bidi overrides, zero-width), separator or unassigned character becomes a space, each
+    run of white space one space, at most ``limit`` characters (then an ellipsis); ``None`` when
+    nothing is left. Not escaped: pages escape it where they render it."""
+    head = text[: 4 * limit]
+    shown = " ".join("".join(ch if ch.isprintable() else " " for ch in head).split())
+    if not shown:
+        return None
+    if len(shown) > limit or len(text) > len(head):
+        shown = shown[:limit].rstrip() + "\u2026"
+    return shown
 
 
 #: query parameters that carry secrets somewhere in an OAuth flow

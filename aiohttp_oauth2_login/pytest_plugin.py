@@ -1,43 +1,146 @@
 """pytest fixtures for testing apps that use aiohttp-oauth2-login (loaded via ``pytest11``).
 
-- ``fake_provider``: a started ``FakeProvider`` on 127.0.0.1 that auto-approves as ``alice``.
-- ``fake_provider_factory``: ``await fake_provider_factory(**options)`` for more of them.
+- ``fake_provider``: a started ``FakeProvider`` (OIDC) on 127.0.0.1 that auto-approves ``alice``;
+  ``fake_github``, ``fake_google``, ``fake_facebook``: the same with that provider's personality.
+- ``fake_provider_factory``: ``await fake_provider_factory(personality=..., **options)``.
 
-Build the app with ``oidc_provider_for(fake_provider)`` and log in with ``login_flow`` (the real
-flow) or ``login_as`` (a session without the dance), both from ``aiohttp_oauth2_login.testing``.
+Build the app with ``preset_for(fake)`` and log in with ``login_flow`` (the real flow) or
+``login_as`` (a session without the dance), all from ``aiohttp_oauth2_login.testing``.
+
+Every pytest run in a venv that has this library loads this module, so it must never break one:
+it imports only pytest at start-up, and without pytest-asyncio (``pip install
+aiohttp-oauth2-login[testing]``) its fixtures are still listed but fail with that advice when a
+test asks for one. The async fixtures are ``pytest_asyncio.fixture`` s, so they work in
+pytest-asyncio's strict mode (pytest-aiohttp's default) as well as in auto mode.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest_asyncio
+import pytest
 
-from .testing import FakeProvider
+if TYPE_CHECKING:
+    from .testing import FakeProvider
 
-__all__ = ["fake_provider", "fake_provider_factory"]
+__all__ = [
+    "INSTALL_HINT",
+    "fake_facebook",
+    "fake_github",
+    "fake_google",
+    "fake_provider",
+    "fake_provider_factory",
+    "pytest_configure",
+]
 
-FakeProviderFactory = Callable[..., Awaitable[FakeProvider]]
+INSTALL_HINT = (
+    "the aiohttp-oauth2-login fixtures need pytest-asyncio (and pytest-aiohttp for "
+    "aiohttp_client): pip install 'aiohttp-oauth2-login[testing]'"
+)
+
+FakeProviderFactory = Callable[..., Awaitable["FakeProvider"]]
+
+try:
+    import pytest_asyncio
+except ImportError:  # the library without its [testing] extra: fixtures fail only when used
+    HAVE_ASYNCIO = False
+else:
+    HAVE_ASYNCIO = True
 
 
-@pytest_asyncio.fixture
-async def fake_provider_factory() -> AsyncIterator[FakeProviderFactory]:
-    """Start fake providers on free loopback ports; all are stopped after the test."""
-    started: list[FakeProvider] = []
+def pytest_configure(config: pytest.Config) -> None:
+    """Spend aiohttp's once-per-process ``NotAppKeyWarning`` about aiohttp-session's plain string
+    request keys here, under an ignore filter, so that ``-W error`` runs do not fail on it."""
+    import warnings
 
-    async def start(**options: Any) -> FakeProvider:
-        fake = FakeProvider(**options)
-        await fake.start()
-        started.append(fake)
-        return fake
+    import aiohttp_session
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
 
-    yield start
-    for fake in started:
-        await fake.stop()
+    category = getattr(web, "NotAppKeyWarning", None)
+    if category is None:  # aiohttp < 3.14 does not warn
+        return
+    request = make_mocked_request("GET", "/")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category)
+        for key in (aiohttp_session.SESSION_KEY, aiohttp_session.STORAGE_KEY):
+            request[key] = None
+
+if HAVE_ASYNCIO:
+
+    @pytest_asyncio.fixture
+    async def fake_provider_factory() -> AsyncIterator[FakeProviderFactory]:
+        """Start fake providers on free loopback ports; all are stopped after the test."""
+        from .testing import FakeProvider
+
+        started: list[FakeProvider] = []
+
+        async def start(**options: Any) -> FakeProvider:
+            fake = FakeProvider(**options)
+            await fake.start()
+            started.append(fake)
+            return fake
+
+        try:
+            yield start
+        finally:
+            for fake in reversed(started):
+                await fake.stop()
+
+    @pytest_asyncio.fixture
+    async def fake_provider(fake_provider_factory: FakeProviderFactory) -> FakeProvider:
+        """A started fake OIDC provider that auto-approves logins as ``alice``."""
+        return await fake_provider_factory(auto_approve=True)
+
+    @pytest_asyncio.fixture
+    async def fake_github(fake_provider_factory: FakeProviderFactory) -> FakeProvider:
+        """A started fake GitHub (OAuth app, REST API) that auto-approves ``alice``."""
+        return await fake_provider_factory(personality="github", auto_approve=True)
+
+    @pytest_asyncio.fixture
+    async def fake_google(fake_provider_factory: FakeProviderFactory) -> FakeProvider:
+        """A started fake Google (OIDC with Google's quirks) that auto-approves ``alice``."""
+        return await fake_provider_factory(personality="google", auto_approve=True)
+
+    @pytest_asyncio.fixture
+    async def fake_facebook(fake_provider_factory: FakeProviderFactory) -> FakeProvider:
+        """A started fake Facebook (Login dialog, Graph API) that auto-approves ``alice``."""
+        return await fake_provider_factory(personality="facebook", auto_approve=True)
+
+else:
+
+    def _missing() -> Any:
+        pytest.fail(INSTALL_HINT, pytrace=False)
+
+    @pytest.fixture
+    def fake_provider_factory() -> Any:
+        """Unavailable: pytest-asyncio is not installed (see ``INSTALL_HINT``)."""
+        return _missing()
+
+    @pytest.fixture
+    def fake_provider() -> Any:
+        """Unavailable: pytest-asyncio is not installed (see ``INSTALL_HINT``)."""
+        return _missing()
+
+    @pytest.fixture
+    def fake_github() -> Any:
+        """Unavailable: pytest-asyncio is not installed (see ``INSTALL_HINT``)."""
+        return _missing()
+
+    @pytest.fixture
+    def fake_google() -> Any:
+        """Unavailable: pytest-asyncio is not installed (see ``INSTALL_HINT``)."""
+        return _missing()
+
+    @pytest.fixture
+    def fake_facebook() -> Any:
+        """Unavailable: pytest-asyncio is not installed (see ``INSTALL_HINT``)."""
+        return _missing()
 
 
-@pytest_asyncio.fixture
-async def fake_provider(fake_provider_factory: FakeProviderFactory) -> FakeProvider:
-    """A started fake OIDC provider that auto-approves logins as ``alice``."""
-    return await fake_provider_factory(auto_approve=True)
+# the chaos fixture lives next to the kit it drives; offered here once it exists
+if HAVE_ASYNCIO and importlib.util.find_spec("aiohttp_oauth2_login.testing.chaos") is not None:
+    oauth_chaos = importlib.import_module("aiohttp_oauth2_login.testing.chaos").oauth_chaos

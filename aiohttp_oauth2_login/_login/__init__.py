@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from .logout import LogoutViews
 from .views import LoginViews
@@ -20,7 +20,8 @@ __all__ = ["add_routes"]
 
 
 def add_routes(login: OAuthLogin) -> None:
-    """The five routes of the README's Routes table on the login sub-app (before it is mounted)."""
+    """The five routes of docs/quickstart.md's routes table on the login sub-app (before it is
+    mounted)."""
     views = LoginViews(login)
     logout = LogoutViews(login)
     router = login.login_app.router
@@ -31,6 +32,20 @@ def add_routes(login: OAuthLogin) -> None:
     router.add_post("/logout", logout.logout)
     router.add_get("/logout/done", logout.done, name="logout_done")
     login.login_app.middlewares.append(_no_store)
+    login.login_app.middlewares.append(_guarded(login))
+
+
+def _guarded(login: OAuthLogin) -> Middleware:
+    """Checks the login routes' requests for a proxy or host name that ``public_url`` does not
+    describe (one WARNING per process, L6); costs the app's other routes nothing."""
+    guard = login.guard
+
+    @web.middleware
+    async def proxy_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        guard.check(request)
+        return await handler(request)
+
+    return proxy_guard
 
 
 @web.middleware

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import html
 import secrets
 from typing import TYPE_CHECKING
 
@@ -19,14 +18,15 @@ import aiohttp_session
 from aiohttp import web
 from yarl import URL
 
-from .._pages import SECURITY_HEADERS, content_security_policy, csp_origin, error_response, page
+from .._pages import SECURITY_HEADERS, content_security_policy, csp_origin, error_page
 from .._sessions.access import clear_login, load_auth
 from .._sessions.schema import LOGOUT, NAMESPACE, AuthState
-from .._urls import external_path, external_url, safe_next, same_origin
+from .._urls import external_path, external_url, origin_problem, safe_next
 from ..errors import CrossSiteRequest, OAuthLoginError
 from ..log import logger
 from ..providers.base import Provider
 from ..tokens import TokenSet
+from .pages import logout_page
 
 if TYPE_CHECKING:
     from .._plugin import OAuthLogin
@@ -49,20 +49,15 @@ class LogoutViews:
         self.config = login.config
 
     async def confirm(self, request: web.Request) -> web.StreamResponse:
-        """GET /auth/logout: a confirmation form; changes nothing."""
+        """GET /auth/logout: who is signed in, a confirmation form and a "Stay signed in" link
+        back to ``next``; changes nothing."""
         next_ = safe_next(request.query.get("next"), self.config.default_next)
-        body = (
-            "<p>Do you want to sign out?</p>"
-            f'<form method="post" action="{html.escape(self.login.logout_url())}">'
-            f'<input type="hidden" name="next" value="{html.escape(next_)}">'
-            '<button class="primary" type="submit">Sign out</button></form>'
-        )
-        response = page("Sign out", body)
+        state = await load_auth(request, self.config)
+        headers = dict(SECURITY_HEADERS)
         origin = await self._end_session_origin(request)
         if origin is not None:  # the form's POST answers 303 to the provider's end_session
-            policy = content_security_policy(form_action=(origin,))
-            response.headers["Content-Security-Policy"] = policy
-        return response
+            headers["Content-Security-Policy"] = content_security_policy(form_action=(origin,))
+        return await logout_page(request, self.login, user=state.user, next_=next_, headers=headers)
 
     async def _end_session_origin(self, request: web.Request) -> str | None:
         """The origin of the end-session endpoint that the form's POST will redirect to;
@@ -108,8 +103,10 @@ class LogoutViews:
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         """POST /auth/logout: same-origin check, local logout, best-effort revocation, 303."""
-        if not same_origin(self.config.public_url, request):
-            return error_response(request, CrossSiteRequest())
+        problem = origin_problem(self.config.public_url, request)
+        if problem is not None:
+            logger.warning("sign-out refused (403): %s", problem)
+            return await error_page(request, CrossSiteRequest())
         try:
             form_next = (await request.post()).get("next")
         except (ValueError, LookupError):  # a bogus body or charset: no next, still a logout

@@ -61,14 +61,21 @@ async def fetch_json(
     json_body: Mapping[str, Any] | None = None,
     what: str = "request",
     parse: bool = True,
+    source: str | None = None,
 ) -> JsonResponse:
     """Send one request and parse its JSON answer within ``limits``.
 
     Redirects are never followed: a 3xx is an error (a 307 would re-send the code, verifier and
     secret elsewhere). Non-JSON bodies, oversized bodies and network failures raise
-    ``ProviderError``; timeouts raise ``ProviderTimeout``. ``parse=False`` skips the JSON
-    (revocation answers may be empty).
+    ``ProviderError``; timeouts raise ``ProviderTimeout``. ``parse=False`` does not require
+    JSON (revocation answers may be empty): the body is parsed only if it is JSON. ``source``
+    (``"token"``, ``"userinfo"``, ...) names the request in the errors' reason codes
+    (``token_timeout``, ``userinfo_not_json``, ...).
     """
+
+    def failed(exc: ProviderError | ProviderTimeout, kind: str) -> ProviderError | ProviderTimeout:
+        return exc.explain(f"{source}_{kind}") if source is not None else exc
+
     hdrs = {"Accept": "application/json", **(headers or {})}
     try:
         async with http.request(
@@ -82,30 +89,30 @@ async def fetch_json(
         ) as resp:
             if 300 <= resp.status < 400:
                 logger.warning("%s to %s answered a redirect: refused", what, safe(url))
-                raise ProviderError()
+                raise failed(ProviderError(), "redirect")
             declared = resp.content_length
             if declared is not None and declared > limits.max_body:
                 logger.warning("%s answer too large (%d bytes)", what, declared)
-                raise ProviderError()
+                raise failed(ProviderError(), "too_large")
             raw = bytearray()
             async for chunk in resp.content.iter_chunked(64 * 1024):
                 raw += chunk
                 if len(raw) > limits.max_body:
                     logger.warning("%s answer larger than %d bytes", what, limits.max_body)
-                    raise ProviderError()
+                    raise failed(ProviderError(), "too_large")
             status = resp.status
             www_authenticate = resp.headers.get("WWW-Authenticate")
     except asyncio.TimeoutError as exc:
         logger.warning("%s to %s timed out", what, safe(url))
-        raise ProviderTimeout() from exc
+        raise failed(ProviderTimeout(), "timeout") from exc
     except aiohttp.ClientError as exc:
         logger.warning("%s to %s failed: %s", what, safe(url), type(exc).__name__)
-        raise ProviderError() from exc
-    if not parse:
-        return JsonResponse(status, None, www_authenticate)
+        raise failed(ProviderError(), "unreachable") from exc
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:
+        if not parse:
+            return JsonResponse(status, None, www_authenticate)
         logger.warning("%s answered %d with a non-JSON body", what, status)
-        raise ProviderError() from exc
+        raise failed(ProviderError(), "not_json") from exc
     return JsonResponse(status, body, www_authenticate)

@@ -44,6 +44,13 @@ MAX_IAT_AGE = 600  # an ID token issued longer ago than this is refused
 ID_TOKEN_TYPES = frozenset({"jwt", "application/jwt"})
 #: claims that are NumericDates (RFC 7519 §2, OIDC Core §2): when present, a JSON number
 NUMERIC_DATE_CLAIMS = ("exp", "iat", "nbf", "auth_time")
+#: the reason code (errors.REASONS) of pyjwt's refusals; any other one is ``id_token_claims``
+_PYJWT_REASONS: dict[type[Exception], str] = {
+    jwt.InvalidSignatureError: "id_token_signature",
+    jwt.DecodeError: "id_token_malformed",
+    jwt.InvalidIssuerError: "id_token_iss",
+    jwt.InvalidAudienceError: "id_token_aud",
+}
 
 
 class _Key:
@@ -63,7 +70,7 @@ def _parse_jwks(body: Any) -> list[_Key]:
     """Usable signature keys of a JWKS; ``oct`` keys, encryption keys and junk are skipped."""
     raw = body.get("keys") if isinstance(body, dict) else None
     if not isinstance(raw, list):
-        raise ProviderError()
+        raise ProviderError().explain("jwks_status")
     keys: list[_Key] = []
     for item in raw[:MAX_KEYS]:
         if not isinstance(item, dict) or item.get("kty") not in ("RSA", "EC", "OKP"):
@@ -86,10 +93,10 @@ class JWKSCache:
         self._flight: SingleFlight[list[_Key]] = SingleFlight()
 
     async def _fetch(self, http: aiohttp.ClientSession, limits: HttpLimits, uri: str) -> list[_Key]:
-        answer = await fetch_json(http, "GET", uri, limits, what="JWKS request")
+        answer = await fetch_json(http, "GET", uri, limits, what="JWKS request", source="jwks")
         if answer.status != 200:
             logger.warning("JWKS request answered HTTP %d", answer.status)
-            raise ProviderError()
+            raise ProviderError().explain("jwks_status")
         keys = _parse_jwks(answer.body)
         self._keys = keys
         return keys
@@ -127,9 +134,9 @@ def _header(token: str) -> dict[str, Any]:
     try:
         header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
     except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
-        raise InvalidIDToken() from exc
+        raise InvalidIDToken().explain("id_token_malformed") from exc
     if not dot or token.count(".") != 2 or not isinstance(header, dict):
-        raise InvalidIDToken()
+        raise InvalidIDToken().explain("id_token_malformed")
     return header
 
 
@@ -152,20 +159,20 @@ async def validate_id_token(
     allowed = [a for a in algorithms if a in ASYMMETRIC_ALGORITHMS]
     if not isinstance(alg, str) or alg not in allowed:
         logger.warning("ID token refused: algorithm %s not allowed", safe(alg))
-        raise InvalidIDToken()
+        raise InvalidIDToken().explain("id_token_alg")
     if "crit" in header:  # we implement no JWS extensions (RFC 7515 §4.1.11)
-        raise InvalidIDToken()
+        raise InvalidIDToken().explain("id_token_malformed")
     if "typ" in header and not _is_id_token_type(header["typ"]):
         logger.warning("ID token refused: typ %s", safe(header["typ"]))
-        raise InvalidIDToken()
+        raise InvalidIDToken().explain("id_token_typ")
     if kid is not None and not isinstance(kid, str):
-        raise InvalidIDToken()
+        raise InvalidIDToken().explain("id_token_malformed")
     key = _select_key(await jwks.keys(http, limits, jwks_uri), kid, alg)
     if key is None:  # unknown kid: the provider may have rotated its keys
         key = _select_key(await jwks.keys(http, limits, jwks_uri, refetch=True), kid, alg)
     if key is None:
         logger.warning("ID token refused: no signing key for kid %s", safe(kid))
-        raise InvalidIDToken()
+        raise InvalidIDToken().explain("id_token_key")
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -184,7 +191,7 @@ async def validate_id_token(
         )
     except jwt.PyJWTError as exc:
         logger.warning("ID token refused: %s", type(exc).__name__)
-        raise InvalidIDToken() from exc
+        raise InvalidIDToken().explain(_PYJWT_REASONS.get(type(exc), "id_token_claims")) from exc
     _check_claims(
         claims, client_id=client_id, nonce=nonce, now=wall_clock() if now is None else now
     )
@@ -207,6 +214,7 @@ def _check_claims(claims: dict[str, Any], *, client_id: str, nonce: str | None, 
     """The checks of OIDC Core §3.1.3.7 that pyjwt does not make, and the times (``exp``,
     ``nbf``, ``iat``) on the package's clock."""
     problem: str | None = None
+    reason = "id_token_claims"
     iat, sub, aud, azp = claims.get("iat"), claims.get("sub"), claims.get("aud"), claims.get("azp")
     exp, nbf = claims.get("exp"), claims.get("nbf")
     wrong = [name for name in NUMERIC_DATE_CLAIMS if name in claims]
@@ -216,21 +224,21 @@ def _check_claims(claims: dict[str, Any], *, client_id: str, nonce: str | None, 
     elif not isinstance(iat, int | float):  # required by pyjwt; a number, checked above
         problem = "iat type"
     elif not isinstance(exp, int | float) or exp <= now - LEEWAY:
-        problem = "expired"
+        problem, reason = "expired", "id_token_expired"
     elif isinstance(nbf, int | float) and nbf > now + LEEWAY:
-        problem = "not yet valid"
+        problem, reason = "not yet valid", "id_token_expired"
     elif iat > now + LEEWAY or iat < now - MAX_IAT_AGE - LEEWAY:
-        problem = "iat out of range"
+        problem, reason = "iat out of range", "id_token_iat"
     elif not isinstance(sub, str) or not sub or len(sub) > 255:
         problem = "sub"
     elif isinstance(aud, list) and len(aud) > 1 and azp is None:
-        problem = "azp missing with several audiences"
+        problem, reason = "azp missing with several audiences", "id_token_aud"
     elif azp is not None and azp != client_id:
-        problem = "azp"
+        problem, reason = "azp", "id_token_aud"
     elif nonce is not None:
         got = claims.get("nonce")
         if not isinstance(got, str) or not hmac.compare_digest(got.encode(), nonce.encode()):
-            problem = "nonce"
+            problem, reason = "nonce", "id_token_nonce"
     if problem is not None:
         logger.warning("ID token refused: %s", problem)
-        raise InvalidIDToken()
+        raise InvalidIDToken().explain(reason)

@@ -8,15 +8,23 @@ secret never in a URL (G6; RFC 6749 §2.3.1).
 from __future__ import annotations
 
 import base64
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
 
-from ..errors import ProviderError, TokenValidationError
-from ..log import logger, safe
+from ..errors import (
+    REASONS,
+    LoginFlowError,
+    ProviderError,
+    SignInMisconfigured,
+    TokenValidationError,
+)
+from ..log import logger, one_line, safe
 from ..tokens import TokenSet
 from .http import HttpLimits, fetch_json
 from .transaction import Transaction, code_challenge
@@ -24,7 +32,15 @@ from .transaction import Transaction, code_challenge
 if TYPE_CHECKING:
     from .endpoints import Endpoints, OAuthClient
 
-__all__ = ["authorization_url", "exchange_code", "refresh_tokens", "revoke_token"]
+__all__ = [
+    "CONFIG_ERRORS",
+    "authorization_url",
+    "env_prefix",
+    "exchange_code",
+    "explain_refusal",
+    "refresh_tokens",
+    "revoke_token",
+]
 
 
 def authorization_url(
@@ -63,6 +79,94 @@ def _client_auth(provider: OAuthClient, data: dict[str, str]) -> dict[str, str]:
     return {}
 
 
+def env_prefix(name: str) -> str:
+    """The environment variable prefix ``from_env`` reads for provider ``name`` (``GITHUB``)."""
+    return re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+#: token-endpoint error codes (RFC 6749 §5.2 and providers' own) that mean this site's client
+#: settings are wrong: retrying cannot help, the operator must fix them (``SignInMisconfigured``)
+CONFIG_ERRORS: Mapping[str, str] = {
+    "invalid_client": "client_secret",
+    "incorrect_client_credentials": "client_secret",  # GitHub, with HTTP 200
+    "unauthorized_client": "unauthorized_client",
+    "unsupported_grant_type": "unauthorized_client",
+    "redirect_uri_mismatch": "redirect_uri",  # GitHub, Google
+    "invalid_scope": "scope",
+}
+#: the visitor's own problem: the code expired or was used (GitHub: bad_verification_code)
+_CODE_ERRORS = frozenset({"invalid_grant", "bad_verification_code"})
+#: Facebook's Graph API OAuthException ``code`` / ``error_subcode`` at the token endpoint
+#: ("Handling Errors"): 1 "Error validating client secret.", 101 "Invalid application ID.",
+#: 191 and 36008 redirect_uri mismatch, 36007 / 36009 code expired / already used
+_FACEBOOK_CODES: Mapping[int, str] = {1: "client_secret", 101: "client_id", 191: "redirect_uri"}
+_FACEBOOK_SUBCODES: Mapping[int, str] = {
+    36008: "redirect_uri",
+    36007: "code_rejected",
+    36009: "code_rejected",
+}
+_MAX_LOGGED_DESCRIPTION = 200
+
+
+def _refusal(body: Any) -> tuple[str, str | None, str] | None:
+    """The provider's error in an answer: (its code, its description, our reason), or ``None``
+    when the answer is no error object. RFC 6749 §5.2 says ``error`` is a string; Facebook's
+    Graph API sends an object (``type``, ``code``, ``error_subcode``, ``message``)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, str):
+        described = body.get("error_description")
+        reason = CONFIG_ERRORS.get(error)
+        if reason is None:
+            reason = "code_rejected" if error in _CODE_ERRORS else "token_refused"
+        return error, described if isinstance(described, str) else None, reason
+    if isinstance(error, dict):
+        kind, number, sub = error.get("type"), error.get("code"), error.get("error_subcode")
+        code = f"{kind if isinstance(kind, str) else 'error'} {number}" + (
+            f"/{sub}" if isinstance(sub, int) else ""
+        )
+        reason = (_FACEBOOK_SUBCODES.get(sub) if isinstance(sub, int) else None) or (
+            _FACEBOOK_CODES.get(number) if isinstance(number, int) else None
+        )
+        message = error.get("message")
+        return code, message if isinstance(message, str) else None, reason or "token_refused"
+    return None
+
+
+def explain_refusal(
+    provider: OAuthClient,
+    endpoints: Endpoints,
+    what: str,
+    refusal: tuple[str, str | None, str],
+    *,
+    redirect_uri: str | None = None,
+    hide: Sequence[str] = (),
+) -> str:
+    """Log the provider's own error (code and sanitised description: one line, bounded, never a
+    value of ``hide``) at WARNING with what to check; returns the reason code. The description
+    is the operator's clue only: it never decides anything (the code does)."""
+    code, described, reason = refusal
+    said = one_line(described, _MAX_LOGGED_DESCRIPTION) if described else None
+    for value in hide:
+        if said and value:
+            said = said.replace(value, "[redacted]")
+    check = REASONS[reason].check_for(
+        provider=provider.name,
+        env=env_prefix(provider.name),
+        redirect_uri=safe(redirect_uri or "?", 300),
+        issuer=safe(endpoints.issuer or "?", 300),
+    )
+    logger.warning(
+        "%s refused by %s: error=%s%s; reason=%s; check: %s",
+        what,
+        provider.name,
+        safe(code, 60),
+        f" description={said!r}" if said else "",
+        reason,
+        check,
+    )
+    return reason
+
+
 async def _token_request(
     http: aiohttp.ClientSession,
     provider: OAuthClient,
@@ -73,19 +177,42 @@ async def _token_request(
 ) -> TokenSet:
     headers = {**_client_auth(provider, data), **provider.token_request_headers()}
     answer = await fetch_json(
-        http, "POST", endpoints.token_url, limits, headers=headers, data=data, what=what
+        http,
+        "POST",
+        endpoints.token_url,
+        limits,
+        headers=headers,
+        data=data,
+        what=what,
+        source="token",
     )
+    # GitHub answers its errors with HTTP 200 and an ``error`` member
+    refusal = _refusal(answer.body) if answer.status in (200, 400, 401) else None
+    if refusal is not None:
+        hide = [v for k, v in data.items() if k != "grant_type" and k != "redirect_uri"]
+        reason = explain_refusal(
+            provider,
+            endpoints,
+            what,
+            refusal,
+            redirect_uri=data.get("redirect_uri"),
+            hide=[*hide, provider.client_secret or ""],
+        )
+        exc: LoginFlowError
+        if reason in ("code_rejected", "token_refused"):
+            exc = TokenValidationError("The provider refused to issue tokens.")
+        else:
+            exc = SignInMisconfigured()
+        exc.explain(reason).logged = True
+        raise exc
     if answer.status != 200:
-        body = answer.body
-        error = body.get("error") if isinstance(body, dict) else None
-        if answer.status in (400, 401) and isinstance(error, str | dict):
-            # RFC 6749 §5.2 says a string; Facebook's Graph API sends an error object
-            code = error if isinstance(error, str) else error.get("type", "error")
-            logger.warning("%s refused by %s: %s", what, provider.name, safe(code, 40))
-            raise TokenValidationError("The provider refused to issue tokens.")
         logger.warning("%s to %s answered HTTP %d", what, provider.name, answer.status)
-        raise ProviderError()
-    return TokenSet.from_response(answer.body)
+        raise ProviderError().explain("token_status")
+    try:
+        return TokenSet.from_response(answer.body)
+    except TokenValidationError as exc:
+        exc.explain("token_invalid")
+        raise
 
 
 async def exchange_code(
@@ -145,5 +272,9 @@ async def revoke_token(
         data=data,
         what="token revocation",
         parse=False,
+        source="revocation",
     )
+    refusal = _refusal(answer.body) if answer.status in (400, 401) else None
+    if refusal is not None and refusal[2] in CONFIG_ERRORS.values():
+        explain_refusal(provider, endpoints, "token revocation", refusal, hide=[token])
     return answer.status == 200

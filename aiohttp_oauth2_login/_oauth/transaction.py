@@ -111,10 +111,15 @@ def well_formed_state(state: str) -> bool:
     return len(state) == _STATE_LEN and _STATE_CHARS.issuperset(state)
 
 
-def check_transaction(tx: Transaction | None, provider: str) -> Transaction:
-    """The transaction if it belongs to ``provider``; ``InvalidState`` otherwise."""
+def check_transaction(
+    tx: Transaction | None, provider: str, *, reason: str | None = None
+) -> Transaction:
+    """The transaction if it belongs to ``provider``; ``InvalidState`` otherwise, explained by
+    ``reason`` (why there is no transaction, from the cookie store) or ``tx_other_provider``."""
     if tx is None:
-        raise InvalidState()
+        raise InvalidState().explain(reason or "tx_unknown")
     if not hmac.compare_digest(tx.provider.encode(), provider.encode()):
-        raise InvalidState("This sign-in response belongs to another provider. Please start again.")
+        raise InvalidState(
+            "This sign-in response belongs to another provider. Please start again."
+        ).explain("tx_other_provider")
     return tx

@@ -7,11 +7,14 @@ the backend's ``ServerSide`` seam. Login transactions live in cookies of their o
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import aiohttp_session
 from aiohttp import web
 
 from ..config import OAuthConfig
 from ..errors import ReauthenticationRequired
+from ..log import logger
 from ..tokens import TokenSet
 from ..user import User
 from .backend import ServerSide, server_side
@@ -34,6 +37,7 @@ __all__ = [
     "persist_now",
     "reread_tokens",
     "session_id",
+    "shed_carried",
     "login_payload",
     "start_login_session",
     "store_tokens",
@@ -78,23 +82,44 @@ async def start_login_session(
     token: TokenSet,
     scope: str,
     keep_id_token: bool = False,
+    carry: Collection[str] = (),
 ) -> aiohttp_session.Session:
-    """A brand-new session holding only the identity, its tokens and other tabs' transactions.
+    """A brand-new session holding only the identity and its tokens.
 
-    Rotation defeats session fixation (G9); the other live transactions are carried
-    over so that logins started in other tabs of this browser can still complete.
+    Rotation defeats session fixation (G9): nothing of the pre-login session is kept (its
+    server-side copy is deleted), except the values of the app's own keys named in ``carry``
+    (``setup_oauth(carry_session_keys=("cart",))``): data the app chose to keep, such as a
+    shopping cart, copied by value into the new session. The plugin's own keys can never be
+    carried. Carried data counts against the cookie budget; ``shed_carried`` drops it when the
+    new session would not fit, so it can never make a login fail.
     """
     old = await aiohttp_session.get_session(request)
+    carried = {key: old[key] for key in carry if key != NAMESPACE and key in old}
     side = stored_side(request)
     if side is not None and old.identity is not None:  # the pre-login session must not linger
         await side.forget(str(old.identity))
     session = await aiohttp_session.new_session(request)
     now = clock_now()
+    session.update(carried)
     session[NAMESPACE] = login_payload(
         user=user, provider=provider, token=token, scope=scope, keep_id_token=keep_id_token
     )
     request[AUTH_KEY] = AuthState(user=user, tokens={provider: token}, login_at=now, scope=scope)
     return session
+
+
+def shed_carried(session: aiohttp_session.Session, carry: Collection[str]) -> bool:
+    """Drop the carried keys from a new login session that is too large to store; whether any
+    were there (logged by name, never by value)."""
+    dropped = [key for key in carry if key != NAMESPACE and key in session]
+    for key in dropped:
+        del session[key]
+    if dropped:
+        logger.warning(
+            "carry_session_keys %s dropped at sign-in: the session would not fit in its cookie",
+            ", ".join(dropped),
+        )
+    return bool(dropped)
 
 
 async def clear_login(request: web.Request, config: OAuthConfig) -> AuthState:

@@ -154,26 +154,50 @@ class TransactionCookies:
         whatever response follows (consumed once). ``None`` for an unknown, expired, replayed or
         foreign-browser state, and for a data cookie without its key cookie (planted).
         """
+        tx, name, _ = self.take_explained(request, state)
+        return tx, name
+
+    def take_explained(
+        self, request: web.Request, state: str
+    ) -> tuple[Transaction | None, str | None, str | None]:
+        """``take``, and the reason code (``errors.REASONS``) when there is no transaction.
+
+        A consumed state's cookie is deleted by the answer that consumed it, so a replay (back
+        button, reload) usually arrives without one: this process remembers the states it
+        consumed in the last ``TRANSACTION_TTL`` (the same memory that refuses a concurrent
+        replay, G2) and says ``tx_consumed``; another instance, or this one after a restart,
+        can only say ``tx_unknown`` or ``tx_missing``. The answer never depends on the reason.
+        """
         if not well_formed_state(state):
-            return None, None
+            return None, None, "state_malformed"
         name = self.name(state)
         value = plugin_cookies(request, exact(name)).get(name)
-        if value is None:
-            return None, None
-        if value == DUPLICATE:  # two cookies of this name: one was planted; trust neither
-            return None, name
         now = wall_clock()
         while self._consumed and next(iter(self._consumed.values())) < now - TRANSACTION_TTL:
             self._consumed.popitem(last=False)
+        if value is None:
+            if name in self._consumed:
+                return None, None, "tx_consumed"
+            return None, None, "tx_unknown" if self.any_live(request) else "tx_missing"
+        if value == DUPLICATE:  # two cookies of this name: one was planted; trust neither
+            return None, name, "tx_duplicate"
         if name in self._consumed:
-            return None, name
+            return None, name, "tx_consumed"
         self._consumed[name] = now
         if len(self._consumed) > _CONSUMED_MAX:
             self._consumed.popitem(last=False)
         key_name = self.key_name(name)
         tx = self._open(value, name, plugin_cookies(request, exact(key_name)).get(key_name))
-        if tx is None or tx.expired(now):
-            return None, name
+        if tx is None:
+            return None, name, "tx_unreadable"
+        if tx.expired(now):
+            return None, name, "tx_expired"
         if not hmac.compare_digest(tx.state.encode(), state.encode()):
-            return None, name
-        return tx, name
+            return None, name, "tx_unknown"
+        return tx, name, None
+
+    def any_live(self, request: web.Request) -> bool:
+        """Whether any transaction cookie of this site (data or key) came with ``request``."""
+        return bool(
+            plugin_cookies(request, self._data_names) or plugin_cookies(request, self._key_names)
+        )

@@ -41,7 +41,9 @@ def user_from_standard_claims(provider: str, profile: Mapping[str, Any]) -> User
     """OIDC standard claims (with common OAuth2 spellings as fall-backs) to a ``User``."""
     subject = stable_id(profile.get("sub", profile.get("id")))
     if subject is None:
-        raise TokenValidationError("The provider's profile has no usable user id.")
+        raise TokenValidationError("The provider's profile has no usable user id.").explain(
+            "userinfo_invalid"
+        )
     verified = profile.get("email_verified")
     return User(
         provider=provider,
@@ -72,12 +74,18 @@ async def fetch_profile(
         limits,
         headers={"Authorization": f"Bearer {token.access_token}", **(headers or {})},
         what=what,
+        source="userinfo",
     )
     if answer.status in (401, 403):
-        raise TokenValidationError("The provider refused to share your profile.")
+        logger.warning("%s answered HTTP %d", what, answer.status)
+        raise TokenValidationError("The provider refused to share your profile.").explain(
+            "userinfo_refused"
+        )
     if answer.status != 200:
         logger.warning("%s answered HTTP %d", what, answer.status)
-        raise ProviderError()
+        raise ProviderError().explain("userinfo_status")
     if not isinstance(answer.body, dict):
-        raise TokenValidationError("The provider's profile is not a JSON object.")
+        raise TokenValidationError("The provider's profile is not a JSON object.").explain(
+            "userinfo_invalid"
+        )
     return answer.body

@@ -24,7 +24,7 @@ from .._oauth.endpoints import (
     check_endpoint,
 )
 from .._oauth.http import HttpLimits
-from .._oauth.protocol import refresh_tokens, revoke_token
+from .._oauth.protocol import env_prefix, refresh_tokens, revoke_token
 from ..errors import ConfigurationError, ReauthenticationRequired
 from ..tokens import TokenSet
 from ..user import User
@@ -109,7 +109,7 @@ class Provider(ABC):
     def from_env(cls, *, name: str | None = None, **kwargs: Any) -> Provider:
         """Build from ``<NAME>_CLIENT_ID`` / ``<NAME>_CLIENT_SECRET`` environment variables."""
         name = name or cls.default_name
-        prefix = re.sub(r"[^A-Z0-9]", "_", name.upper())
+        prefix = env_prefix(name)
         client_id = os.environ.get(f"{prefix}_CLIENT_ID")
         if not client_id:
             raise ConfigurationError(f"environment variable {prefix}_CLIENT_ID is not set")
@@ -122,6 +122,12 @@ class Provider(ABC):
     def issuer(self) -> str | None:
         """The issuer identifier, when known from configuration (RFC 9207 / OIDC)."""
         return None
+
+    @property
+    def env_prefix(self) -> str:
+        """The prefix of the environment variables ``from_env`` reads for this provider
+        (``GITHUB`` for ``GITHUB_CLIENT_ID`` / ``GITHUB_CLIENT_SECRET``); log hints name them."""
+        return env_prefix(self.name)
 
     def api_base(self, endpoints: Endpoints) -> str:
         """Base URL of the provider's API for ``get_client``: ``api_base_url``, else the issuer,

@@ -111,7 +111,9 @@ class Facebook(OAuth2Provider):
     def user_from_profile(self, profile: Mapping[str, Any]) -> User:
         user_id = stable_id(profile.get("id"))
         if user_id is None:
-            raise TokenValidationError("Facebook's profile has no user id.")
+            raise TokenValidationError("Facebook's profile has no user id.").explain(
+                "userinfo_invalid"
+            )
         picture = profile.get("picture")
         data = picture.get("data") if isinstance(picture, dict) else None
         avatar = _text(data.get("url")) if isinstance(data, dict) else None
@@ -141,6 +143,7 @@ class Facebook(OAuth2Provider):
             limits,
             headers={"Authorization": f"Bearer {token.access_token}"},
             what="Graph permissions deletion",
+            source="revocation",
         )
         body = answer.body
         return answer.status == 200 and isinstance(body, dict) and body.get("success") is True

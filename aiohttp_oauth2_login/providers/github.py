@@ -136,12 +136,13 @@ class GitHub(OAuth2Provider):
             limits,
             headers={"Authorization": f"Bearer {token.access_token}", **_API_HEADERS},
             what="GitHub emails request",
+            source="userinfo",
         )
         if answer.status in (403, 404):  # scope not granted: no verified email, not an error
             return None, False
         if answer.status != 200 or not isinstance(answer.body, list):
             logger.warning("GitHub /user/emails answered HTTP %d", answer.status)
-            raise ProviderError()
+            raise ProviderError().explain("userinfo_status")
         for entry in answer.body:
             if (
                 isinstance(entry, dict)
@@ -155,7 +156,9 @@ class GitHub(OAuth2Provider):
     def user_from_profile(self, profile: Mapping[str, Any]) -> User:
         user_id = stable_id(profile.get("id"))
         if user_id is None or not isinstance(profile.get("id"), int):
-            raise TokenValidationError("GitHub's profile has no numeric user id.")
+            raise TokenValidationError("GitHub's profile has no numeric user id.").explain(
+                "userinfo_invalid"
+            )
         login = _text(profile.get("login"))
         return User(
             provider=self.name,
@@ -183,6 +186,7 @@ class GitHub(OAuth2Provider):
             json_body={"access_token": token.access_token},
             what="GitHub grant deletion",
             parse=False,
+            source="revocation",
         )
         return answer.status == 204
 
@@ -200,7 +204,7 @@ class GitHub(OAuth2Provider):
             if not await self._member(http, limits, token, user):
                 raise LoginRefused(
                     "Your GitHub account is not a member of an organization or team allowed here."
-                )
+                ).explain("org_membership")
         return user
 
     async def _member(
@@ -221,6 +225,7 @@ class GitHub(OAuth2Provider):
                 limits,
                 headers=headers,
                 what="GitHub membership request",
+                source="userinfo",
             )
             body = answer.body
             if answer.status == 200 and isinstance(body, dict) and body.get("state") == "active":

@@ -91,4 +91,6 @@ class Google(OIDCProvider):
         hd = claims.get("hd")
         if not isinstance(hd, str) or hd.lower() != self.hosted_domain:
             logger.info("Google sign-in refused: hd %s is not %s", safe(hd), self.hosted_domain)
-            raise LoginRefused(f"Only accounts of {self.hosted_domain} may sign in here.")
+            raise LoginRefused(f"Only accounts of {self.hosted_domain} may sign in here.").explain(
+                "hosted_domain"
+            )

@@ -15,7 +15,13 @@ import aiohttp
 from .._oauth.http import HttpLimits, fetch_json
 from .._oauth.idtoken import ASYMMETRIC_ALGORITHMS, JWKSCache, validate_id_token
 from .._oauth.singleflight import SingleFlight
-from ..errors import ConfigurationError, InvalidIDToken, ProviderError, TokenValidationError
+from ..errors import (
+    ConfigurationError,
+    InvalidIDToken,
+    ProviderError,
+    SignInMisconfigured,
+    TokenValidationError,
+)
 from ..log import logger, safe
 from ..tokens import TokenSet
 from ..user import User
@@ -37,7 +43,7 @@ def _discovered_url(doc: Mapping[str, Any], key: str) -> str | None:
         return check_endpoint(value, f"discovery {key}")
     except ConfigurationError as exc:
         logger.warning("discovery document has an invalid %s", key)
-        raise ProviderError() from exc
+        raise ProviderError().explain("discovery_invalid") from exc
 
 
 class OIDCProvider(OAuth2Provider):
@@ -127,25 +133,30 @@ class OIDCProvider(OAuth2Provider):
         return self._endpoints
 
     async def _discover(self, http: aiohttp.ClientSession, limits: HttpLimits) -> Endpoints:
-        answer = await fetch_json(http, "GET", self.discovery_url, limits, what="OIDC discovery")
+        answer = await fetch_json(
+            http, "GET", self.discovery_url, limits, what="OIDC discovery", source="discovery"
+        )
         doc = answer.body
         if answer.status != 200 or not isinstance(doc, dict):
             logger.warning("OIDC discovery for %s answered HTTP %d", self.name, answer.status)
-            raise ProviderError()
+            raise ProviderError().explain("discovery_status")
         if doc.get("issuer") != self._issuer:
             logger.error(
-                "OIDC discovery for %s: issuer %s differs from the configured %s",
+                "OIDC discovery for %s: issuer %s differs from the configured %s; set issuer= "
+                "to the document's issuer exactly",
                 self.name,
                 safe(doc.get("issuer")),
                 safe(self._issuer),
             )
-            raise ProviderError()
+            exc = SignInMisconfigured().explain("discovery_issuer")
+            exc.logged = True
+            raise exc
         authorize = self.authorize_url or _discovered_url(doc, "authorization_endpoint")
         token = self.token_url or _discovered_url(doc, "token_endpoint")
         jwks_uri = self.jwks_uri or _discovered_url(doc, "jwks_uri")
         if authorize is None or token is None or jwks_uri is None:
             logger.warning("OIDC discovery for %s lacks a required endpoint", self.name)
-            raise ProviderError()
+            raise ProviderError().explain("discovery_invalid")
         algs = doc.get("id_token_signing_alg_values_supported")
         if self.id_token_algorithms is not None:
             algorithms = self.id_token_algorithms
@@ -223,9 +234,11 @@ class OIDCProvider(OAuth2Provider):
         nonce: str | None,
     ) -> User:
         if token.id_token is None:
-            raise InvalidIDToken("The provider did not send an identity token.")
+            raise InvalidIDToken("The provider did not send an identity token.").explain(
+                "id_token_missing"
+            )
         if nonce is None:  # every OIDC transaction has one; never skip the check
-            raise InvalidIDToken()
+            raise InvalidIDToken().explain("id_token_nonce")
         claims = await self.validate_id_token(http, limits, endpoints, token.id_token, nonce=nonce)
         self.check_id_token_claims(claims)
         profile = dict(claims)
@@ -233,6 +246,8 @@ class OIDCProvider(OAuth2Provider):
             info = await fetch_profile(http, limits, endpoints.userinfo_url, token)
             if info.get("sub") != claims["sub"]:  # OIDC Core §5.3.2
                 logger.warning("userinfo sub differs from the ID token sub: refused")
-                raise TokenValidationError("The provider's profile belongs to another user.")
+                raise TokenValidationError(
+                    "The provider's profile belongs to another user."
+                ).explain("userinfo_sub")
             profile.update((k, v) for k, v in info.items() if k not in _ID_TOKEN_ONLY)
         return self.user_from_profile(profile)

@@ -1,5 +1,8 @@
 """Testing kit: the fake provider, ``login_as`` and ``login_flow`` for tests without the network.
 
+``FakeProvider(personality="github" | "google" | "facebook")`` imitates those providers closely
+enough that the real presets sign in against it; ``preset_for(fake)`` builds the preset wired to it.
+
 The pytest fixtures live in ``aiohttp_oauth2_login.pytest_plugin`` (registered through the
 ``pytest11`` entry point); this module imports nothing from pytest, so the example app can use
 the fake provider too.
@@ -19,19 +22,23 @@ from .._clock import now
 from .._plugin import OAuthLogin
 from .._sessions.schema import NAMESPACE, login_payload
 from ..keys import APP_KEY
-from ..providers import OIDCProvider
+from ..providers import Facebook, GitHub, Google, OIDCProvider, Provider
+from ..providers.facebook import GRAPH_VERSION
 from ..tokens import TokenSet
 from ..user import User
-from ._fake.provider import FAILURE_MODES, FakeAccount, FakeProvider
+from ._fake.provider import FAILURE_MODES, PERSONALITIES, FakeAccount, FakeProvider, live_fakes
 
 __all__ = [
     "FAILURE_MODES",
+    "PERSONALITIES",
     "FakeAccount",
     "FakeProvider",
+    "fake_for",
     "find_login",
     "login_as",
     "login_flow",
     "oidc_provider_for",
+    "preset_for",
 ]
 
 
@@ -44,6 +51,58 @@ def oidc_provider_for(fake: FakeProvider, *, name: str = "fake", **kwargs: Any) 
         client_secret=fake.client_secret,
         **kwargs,
     )
+
+
+def preset_for(fake: FakeProvider, **kwargs: Any) -> Provider:
+    """The preset of *fake*'s personality (``GitHub``, ``Google``, ``Facebook``; ``OIDCProvider``
+    named ``"fake"`` for plain OIDC) with its client credentials and endpoints pointed at *fake*
+    (its issuer must be known: start it first). ``kwargs`` go to the preset and win."""
+    base = fake.issuer.rstrip("/")
+    options: dict[str, Any] = {"client_id": fake.client_id, "client_secret": fake.client_secret}
+    if fake.personality == "github":
+        options["base_url"] = base  # served like GitHub Enterprise Server: REST under /api/v3
+        return GitHub(**{**options, **kwargs})
+    if fake.personality == "google":
+        options.update(issuer=fake.issuer, api_base_url=base + "/")
+        return Google(**{**options, **kwargs})
+    if fake.personality == "facebook":
+        version = kwargs.get("graph_version", GRAPH_VERSION)
+        options.update(
+            authorize_url=f"{base}/{version}/dialog/oauth", api_base_url=f"{base}/{version}/"
+        )
+        return Facebook(**{**options, **kwargs})
+    options.update(name="fake", issuer=fake.issuer)
+    return OIDCProvider(**{**options, **kwargs})
+
+
+def fake_for(provider: Provider) -> FakeProvider | None:
+    """The started (or mounted) fake that serves *provider*: same client id, and the provider's
+    issuer or endpoints under the fake's issuer URL. The newest wins; ``None`` if there is none."""
+    urls = [
+        getattr(provider, attr, None)
+        for attr in ("issuer", "authorize_url", "token_url", "userinfo_url", "api_base_url")
+    ]
+    for fake in live_fakes():
+        try:
+            base = fake.issuer.rstrip("/")
+        except RuntimeError:  # mounted, issuer not set yet
+            continue
+        if fake.client_id != provider.client_id:
+            continue
+        if any(isinstance(u, str) and (u == base or u.startswith(base + "/")) for u in urls):
+            return fake
+    return None
+
+
+def _account_of(fake: FakeProvider, user: User) -> str:
+    """The fake's account for *user*: the one the preset would call ``user.id``, else by
+    username, else a new one named after the id."""
+    for sub in list(fake.accounts):
+        if fake.user_id(sub) == user.id:
+            return sub
+    if user.username is not None and user.username in fake.accounts:
+        return user.username
+    return user.id
 
 
 def find_login(app: web.Application) -> OAuthLogin:
@@ -67,15 +126,31 @@ async def login_as(
     provider: str | None = None,
     token: TokenSet | None = None,
     app: web.Application | None = None,
+    fake: FakeProvider | None = None,
 ) -> User:
     """Log ``client`` in as ``user`` without the OAuth dance (writes a real session cookie).
 
-    ``user`` may be a ``User`` or just an id; ``token`` defaults to a random access token valid
-    for an hour. The session goes through the app's own storage, so cookie and Redis both work.
+    ``user`` may be a ``User`` or an account name. When a started fake serves the provider (or
+    ``fake=`` names one), the user is that fake account as the preset would see it and the
+    token is issued by the fake, so ``get_client`` calls work; otherwise ``user`` becomes
+    ``User(id=user, name=user)`` with a random token. An explicit ``token`` is stored as given.
+    The session goes through the app's own storage, so cookie and Redis both work.
     """
     login = find_login(app if app is not None else client.app)
     name = provider or (user.provider if isinstance(user, User) else next(iter(login.providers)))
-    login.provider(name)
+    preset = login.provider(name)
+    fake = fake if fake is not None else fake_for(preset)
+    if fake is not None:
+        sub = user if isinstance(user, str) else _account_of(fake, user)
+        if isinstance(user, str):
+            user = preset.user_from_profile(fake.profile(sub))
+        if token is None:
+            body = fake.issue_token(
+                sub,
+                scope=" ".join(preset.scopes),
+                authorize_params=preset.extra_authorize_params(),
+            )
+            token = TokenSet.from_response(body)
     if isinstance(user, str):
         user = User(provider=name, id=user, name=user)
     token = token or TokenSet(

@@ -5,7 +5,9 @@ there) are delivered to the callback of a real login: the state comes from the l
 started, everything else is the provider's documented text byte for byte (``+`` and ``%20`` for
 spaces, ``%0d%0a`` between Microsoft Entra ID's lines). The status follows ``error`` alone:
 ``access_denied`` is the 403 "cancelled" page, ``server_error``/``temporarily_unavailable`` the
-502 provider page, every other code the 400 page (named when RFC 6749 §4.1.2.1 defines it). The
+502 provider page, a code that names this site's own client settings (``invalid_scope``,
+``unauthorized_client``, GitHub's ``redirect_uri_mismatch`` ...) the 502 "misconfigured" page
+without "Try again", every other code the 400 page (named when RFC 6749 §4.1.2.1 defines it). The
 ``error_description`` is display-only: shown sanitised (no control characters, one space for any
 run of white space, cut with an ellipsis) and escaped, never a reason to refuse, never logged;
 ``error_uri`` is never shown. ``state``, ``code``, ``iss`` and ``error`` stay strict.
@@ -36,7 +38,16 @@ RECORDED = [
     for name, query in load(provider, "error_callbacks").items()
 ]
 #: RFC 6749 §4.1.2.1 codes other than access_denied and the two temporary ones: named on a 400
-NAMED_400 = {"invalid_request", "unauthorized_client", "unsupported_response_type", "invalid_scope"}
+NAMED_400 = {"invalid_request"}
+#: codes that name the site's own settings: 502 "misconfigured", with the reason code of each
+MISCONFIGURED = {
+    "invalid_client": "client_id",
+    "unauthorized_client": "unauthorized_client",
+    "unsupported_response_type": "response_type",
+    "invalid_scope": "scope",
+    "redirect_uri_mismatch": "redirect_uri",
+    "application_suspended": "client_suspended",
+}
 #: how much of a description a page may show, at most (the plugin's bound is below this)
 SHOWN_AT_MOST = 400
 
@@ -44,7 +55,7 @@ SHOWN_AT_MOST = 400
 def expected_status(error: str) -> int:
     if error == "access_denied":
         return 403
-    if error in ("server_error", "temporarily_unavailable"):
+    if error in ("server_error", "temporarily_unavailable") or error in MISCONFIGURED:
         return 502
     return 400
 
@@ -53,7 +64,18 @@ def expected_code(error: str) -> str:
     """The ``error`` of the plugin's JSON answer."""
     if error in ("access_denied", "server_error", "temporarily_unavailable"):
         return error
+    if error in MISCONFIGURED:
+        return "server_error"
     return error if error in NAMED_400 else "invalid_request"
+
+
+def expected_reason(error: str) -> str:
+    """The ``reason`` of the plugin's JSON answer (errors.REASONS)."""
+    if error == "access_denied":
+        return "access_denied"
+    if error in ("server_error", "temporarily_unavailable"):
+        return "provider_unavailable"
+    return MISCONFIGURED.get(error, "provider_refused")
 
 
 def shown(description: str) -> str:
@@ -132,6 +154,11 @@ def assert_safe_page(text: str) -> None:
         assert url == "/auth/login/fake", url
 
 
+def assert_retry_link(text: str, error: str) -> None:
+    """ "Try again" only where retrying can help: never on the "misconfigured" page."""
+    assert ("/auth/login/fake" in PageTags(text).urls) == (error not in MISCONFIGURED)
+
+
 # ---- recorded callbacks -----------------------------------------------------------------------
 
 
@@ -154,6 +181,9 @@ async def test_recorded_error_callback(
     assert resp.content_type == "text/html"
     assert resp.headers["Cache-Control"] == "no-store"
     assert_safe_page(text)
+    assert_retry_link(text, error)
+    if error in MISCONFIGURED:
+        assert "misconfigured" in text
     if error == "access_denied":
         assert "Sign-in was cancelled." in text
     if description is not None:
@@ -182,8 +212,9 @@ async def test_recorded_error_callback_json(
     resp = await deliver(client, with_login(recorded, state, fake.issuer), headers=JSON)
     assert resp.status == expected_status(error), await resp.text()
     body = await resp.json()
-    assert set(body) == {"error", "error_description"}
+    assert set(body) == {"error", "error_description", "reason"}
     assert body["error"] == expected_code(error)
+    assert body["reason"] == expected_reason(error)
 
 
 def test_the_recordings_are_what_the_readmes_say() -> None:
@@ -289,7 +320,7 @@ async def test_a_repeated_description_shows_none_and_does_not_refuse(
     [
         ("server_error", 502),
         ("temporarily_unavailable", 502),
-        ("invalid_scope", 400),
+        ("invalid_scope", 502),  # the site's scopes: misconfigured
         ("login_required", 400),
         ("made_up", 400),
     ],

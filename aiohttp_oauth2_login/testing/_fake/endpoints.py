@@ -4,7 +4,9 @@
 grant rules they apply are in ``grants``.
 
 A mixin, so that subclasses of ``FakeProvider`` can override a handler; the state it uses is
-declared on the class and set up by ``FakeProvider.__init__``.
+declared on the class and set up by ``FakeProvider.__init__``. A ``Persona`` (a "personality":
+plain OIDC here, GitHub, Google or Facebook in their own modules) picks the routes and bends the
+shared handlers into that provider's documented shapes.
 """
 
 from __future__ import annotations
@@ -33,12 +35,78 @@ from .http import (
     usable_redirect_uri,
 )
 from .mint import TokenMint
-from .model import EVIL_ISSUER, AccessToken, AuthRequest, FakeAccount, Grant, account_for
+from .model import (
+    DEFAULT_ACCOUNTS,
+    EVIL_ISSUER,
+    FAILURE_MODES,
+    AccessToken,
+    AuthRequest,
+    FakeAccount,
+    Grant,
+    account_for,
+)
 from .pages import error_page, page, sign_in_page
 
 CLAIMS_SUPPORTED = (
     "sub iss aud exp iat auth_time nonce azp name email email_verified preferred_username picture"
 ).split()
+
+
+class Persona:
+    """A provider personality: plain OpenID Connect; subclasses speak like GitHub, Google, ..."""
+
+    name = "oidc"
+    title = "Development sign-in"
+    #: whether ID tokens are issued (``openid`` scope) and the ``id_token_*`` modes apply
+    oidc = True
+    #: whether the authorization response carries ``iss`` (RFC 9207)
+    sends_iss = True
+    #: whether a refresh grant hands out a new refresh token (RFC 9700 §4.14.2)
+    rotates_refresh_tokens = True
+    #: the failure modes that change what this personality answers
+    failure_modes: frozenset[str] = FAILURE_MODES
+    default_accounts: tuple[FakeAccount, ...] = DEFAULT_ACCOUNTS
+
+    def __init__(self, fake: Endpoints) -> None:
+        self.fake = fake
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        self.fake._add_oidc_routes(router)
+
+    def discovery(self, document: dict[str, Any]) -> dict[str, Any]:
+        return document
+
+    def claims(self, account: FakeAccount) -> dict[str, Any]:
+        """The account's claims as this provider writes them (ID token and userinfo)."""
+        return account.claims()
+
+    def user_id(self, account: FakeAccount) -> str:
+        """The id the matching preset gives the user (``User.id``)."""
+        return account.sub
+
+    def profile(self, account: FakeAccount) -> dict[str, Any]:
+        """What the matching preset builds its ``User`` from."""
+        return self.claims(account)
+
+    def callback_params(self, auth: AuthRequest, sub: str) -> dict[str, str]:
+        """Extra parameters of a successful authorization response."""
+        return {}
+
+    def refreshable(self, auth: AuthRequest) -> bool:
+        """Whether the grant of *auth* comes with a refresh token."""
+        return True
+
+    def token_error(self, response: web.Response) -> web.Response:
+        """An RFC 6749 §5.2 error of the token endpoint in this provider's shape."""
+        return response
+
+    def token_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The members of a successful token response (RFC 6749 §5.1) this provider sends."""
+        return body
+
+    def token_response(self, request: web.Request, body: dict[str, Any]) -> web.Response:
+        """A successful token response in this provider's shape and encoding."""
+        return web.json_response(self.token_body(body), headers=NO_STORE)
 
 
 class Endpoints:
@@ -57,8 +125,12 @@ class Endpoints:
     authorize_requests: list[dict[str, str]]
     logout_requests: list[dict[str, str]]
     _mint: TokenMint
+    _persona: Persona
 
     def _add_routes(self, router: web.UrlDispatcher) -> None:
+        self._persona.add_routes(router)
+
+    def _add_oidc_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/.well-known/openid-configuration", self._discovery)
         router.add_get("/jwks", self._jwks)
         router.add_get("/authorize", self._authorize)
@@ -74,6 +146,10 @@ class Endpoints:
 
     def _url(self, path: str) -> str:
         return self.issuer.rstrip("/") + path
+
+    def claims_for(self, sub: str) -> dict[str, Any]:
+        """The claims of account *sub* (created ad hoc if unknown) in this personality's shape."""
+        return self._persona.claims(account_for(self.accounts, sub))
 
     def _id_token(self, grant: Grant, *, nonce: str | None) -> str | None:
         """Every ID token goes through here (tests wrap it to see them all)."""
@@ -116,7 +192,7 @@ class Endpoints:
             "subject_types_supported": ["public"],
             "claims_supported": CLAIMS_SUPPORTED,
         }
-        return web.json_response(document)
+        return web.json_response(self._persona.discovery(document))
 
     async def _jwks(self, request: web.Request) -> web.Response:
         self.calls["jwks"] += 1
@@ -143,6 +219,7 @@ class Endpoints:
             state=state,
             nonce=query.get("nonce"),
             code_challenge=query.get("code_challenge", ""),
+            offline=query.get("access_type") == "offline",
         )
         repeated = any(len(query.getall(key)) > 1 for key in query)
         error = authorize_error(query, repeated=repeated)
@@ -192,7 +269,7 @@ class Endpoints:
         """Redirect back to the client, adding ``iss`` (RFC 9207) unless a failure mode says no."""
         if "iss_mismatch" in self.failures:
             params["iss"] = EVIL_ISSUER
-        elif "iss_missing" not in self.failures:
+        elif self._persona.sends_iss and "iss_missing" not in self.failures:
             params["iss"] = self.issuer
         return redirect(add_query(redirect_uri, params))
 
@@ -205,10 +282,12 @@ class Endpoints:
         params = {"code": code}
         if auth.state is not None:
             params["state"] = auth.state
+        params.update(self._persona.callback_params(auth, sub))
         if "implicit_tokens" in self.failures:
             grant = Grant(sub=sub, scope=auth.scope, auth_time=record.auth_time)
             params["access_token"] = self._mint.issue_access_token(grant, auth.scope)
-            params["id_token"] = self._id_token(grant, nonce=auth.nonce) or ""
+            if self._persona.oidc:
+                params["id_token"] = self._id_token(grant, nonce=auth.nonce) or ""
         return self._authorization_response(auth.redirect_uri, params)
 
     def _deny(self, auth: AuthRequest, description: str) -> web.Response:
@@ -221,6 +300,8 @@ class Endpoints:
 
     async def _token(self, request: web.Request) -> web.StreamResponse:
         form, unique = await read_form(request)
+        if request.method == "GET":  # Facebook's documented form of the code exchange
+            form, unique = dict(request.query), len(set(request.query)) == len(request.query)
         refresh = form.get("grant_type") == "refresh_token"
         self.calls["refresh" if refresh else "token"] += 1
         self.token_requests.append({**form, "_auth": client_auth_method(request, form)})
@@ -236,7 +317,9 @@ class Endpoints:
         if "token_html" in fails:
             return page("Error", "<h1>Something went wrong</h1><p>Please try again.</p>")
         if "token_error" in fails:
-            return oauth_error("invalid_grant", "rejected (failure mode)")
+            return self._persona.token_error(
+                oauth_error("invalid_grant", "rejected (failure mode)")
+            )
         if "token_200_error" in fails:
             return web.json_response(
                 {
@@ -249,9 +332,10 @@ class Endpoints:
         if "token_huge" in fails:
             return await huge_response(request)
         if not unique:
-            return oauth_error("invalid_request", "repeated parameter")
+            return self._persona.token_error(oauth_error("invalid_request", "repeated parameter"))
         result = self._grant(request, form)
         if isinstance(result, web.Response):
+            result = self._persona.token_error(result)
             if "token_trickle" in fails and isinstance(result.body, bytes):
                 return await trickle(request, result.body, result.status)
             return result
@@ -263,7 +347,7 @@ class Endpoints:
             return web.json_response([result], headers=NO_STORE)
         if "token_trickle" in fails:
             return await trickle(request, json.dumps(result).encode(), 200)
-        return web.json_response(result, headers=NO_STORE)
+        return self._persona.token_response(request, result)
 
     async def _redirect_target(self, request: web.Request) -> web.Response:
         """Where ``token_redirect`` points: it answers like a working token endpoint."""
@@ -271,8 +355,8 @@ class Endpoints:
         form, _ = await read_form(request)
         result = self._grant(request, form)
         if isinstance(result, web.Response):
-            return result
-        return web.json_response(result, headers=NO_STORE)
+            return self._persona.token_error(result)
+        return self._persona.token_response(request, result)
 
     def _grant(
         self, request: web.Request, form: Mapping[str, str]
@@ -294,7 +378,12 @@ class Endpoints:
         code = redeem_code(self._mint, form)
         if isinstance(code, web.Response):
             return code
-        code.grant = Grant(sub=code.sub, scope=code.request.scope, auth_time=code.auth_time)
+        code.grant = Grant(
+            sub=code.sub,
+            scope=code.request.scope,
+            auth_time=code.auth_time,
+            refreshable=self._persona.refreshable(code.request),
+        )
         return self._issue_tokens(code.grant, nonce=code.request.nonce)
 
     def _refresh_grant(self, form: Mapping[str, str]) -> web.Response | dict[str, Any]:
@@ -309,8 +398,12 @@ class Endpoints:
         self, grant: Grant, *, nonce: str | None, scope: str | None = None
     ) -> dict[str, Any]:
         """A token response body for *grant*, with an ID token when ``openid`` was granted."""
-        body = self._mint.issue_tokens(grant, grant.scope if scope is None else scope)
-        if "openid" in grant.scope.split():
+        body = self._mint.issue_tokens(
+            grant,
+            grant.scope if scope is None else scope,
+            rotate=self._persona.rotates_refresh_tokens,
+        )
+        if self._persona.oidc and "openid" in grant.scope.split():
             id_token = self._id_token(grant, nonce=nonce)
             if id_token is not None:
                 body["id_token"] = id_token
@@ -332,7 +425,7 @@ class Endpoints:
             return bearer_challenge("invalid_token")
         if "userinfo_html" in fails:
             return page("Profile", "<h1>Your profile</h1>")
-        claims = account_for(self.accounts, token.grant.sub).claims()
+        claims = self.claims_for(token.grant.sub)
         if "userinfo_wrong_sub" in fails:
             claims["sub"] = "someone-else"
         if "userinfo_not_object" in fails:

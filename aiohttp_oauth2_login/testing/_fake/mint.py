@@ -25,7 +25,6 @@ from .model import (
     Code,
     FakeAccount,
     Grant,
-    account_for,
     b64,
     b64json,
 )
@@ -50,6 +49,7 @@ class MintHost(Protocol):
     def code_ttl(self) -> int: ...
     @property
     def id_token_ttl(self) -> int: ...
+    def claims_for(self, sub: str) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,17 +149,20 @@ class TokenMint:
         self.access_tokens[token] = AccessToken(grant, scope, expires_at)
         return token
 
-    def issue_tokens(self, grant: Grant, scope: str) -> dict[str, Any]:
-        """A token response body (RFC 6749 §5.1) for *grant*, rotating its refresh token."""
-        grant.refresh_token = secrets.token_urlsafe(32)
-        self.refresh_tokens[grant.refresh_token] = grant
-        return {
+    def issue_tokens(self, grant: Grant, scope: str, *, rotate: bool = True) -> dict[str, Any]:
+        """A token response body (RFC 6749 §5.1) for *grant*, with a new refresh token when the
+        grant is refreshable and *rotate* (or it has none yet); without, the old one stays."""
+        body: dict[str, Any] = {
             "access_token": self.issue_access_token(grant, scope),
             "token_type": "Bearer",
             "expires_in": self._host.access_token_ttl,
-            "refresh_token": grant.refresh_token,
-            "scope": scope,
         }
+        if grant.refreshable and (rotate or not grant.refresh_token):
+            grant.refresh_token = secrets.token_urlsafe(32)
+            self.refresh_tokens[grant.refresh_token] = grant
+            body["refresh_token"] = grant.refresh_token
+        body["scope"] = scope
+        return body
 
     def live_access_token(self, token: str) -> AccessToken | None:
         """The access token *token* if it is known, unrevoked and unexpired."""
@@ -197,7 +200,7 @@ class TokenMint:
         if "id_token_missing" in fails:
             return None
         now = int(time.time())
-        claims = account_for(host.accounts, grant.sub).claims()
+        claims = host.claims_for(grant.sub)
         claims.update(
             iss=host.issuer,
             sub=grant.sub,

@@ -6,6 +6,7 @@ hands out (authorization requests and codes, RFC 6749 §4.1; grants with their r
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import time
@@ -44,6 +45,9 @@ class FakeAccount:
     preferred_username: str | None = None
     picture: str | None = None
     extra_claims: Mapping[str, Any] = field(default_factory=dict)
+    #: GitHub personality: organizations (``"acme"``) and teams (``"acme/admins"``) it belongs to
+    orgs: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
 
     def claims(self) -> dict[str, Any]:
         """Return ``sub``, the standard claims that are set, then ``extra_claims``."""
@@ -86,6 +90,7 @@ class AuthRequest:
     state: str | None
     nonce: str | None
     code_challenge: str
+    offline: bool = False  # Google's access_type=offline: a refresh token only then
     created: float = field(default_factory=time.time)
 
 
@@ -98,6 +103,7 @@ class Grant:
     auth_time: int
     refresh_token: str = ""
     revoked: bool = False
+    refreshable: bool = True  # False: the token response carries no refresh token
 
 
 @dataclass(slots=True)
@@ -118,6 +124,15 @@ class AccessToken:
     scope: str
     expires_at: float
     revoked: bool = False
+
+
+def numeric_id(sub: str, digits: int) -> int:
+    """A stable number for *sub*: the sub itself when it is digits, else one derived from it."""
+    if sub.isascii() and sub.isdigit() and 0 < len(sub) <= 18:
+        return int(sub)
+    number = int.from_bytes(hashlib.sha256(sub.encode()).digest()[:8], "big")
+    low: int = 10 ** (digits - 1)
+    return low + number % (9 * low)
 
 
 def b64(data: bytes) -> str:

@@ -26,14 +26,16 @@ HTML_HEADERS = {
 _CSS = """
 body{margin:0;background:#f3f4f6;color:#111827;font:16px/1.5 system-ui,sans-serif}
 main{max-width:26rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:.75rem;
-box-shadow:0 1px 3px rgba(0,0,0,.15)}
+box-shadow:0 1px 3px rgba(0,0,0,.15);overflow-wrap:anywhere}
+@media (max-width:30rem){main{margin:.75rem;padding:1.25rem}}
 h1{margin:0 0 .5rem;font-size:1.4rem}
 .note{padding:.5rem .75rem;background:#fef3c7;border-radius:.375rem;font-size:.9rem}
-.meta{color:#4b5563;font-size:.9rem;word-break:break-all}
+.meta{color:#4b5563;font-size:.9rem}
 fieldset{border:0;margin:1rem 0;padding:0}
 legend{font-weight:600;margin-bottom:.5rem}
 .account{display:flex;gap:.75rem;align-items:center;padding:.5rem .75rem;margin:.25rem 0;
 border:1px solid #d1d5db;border-radius:.375rem;cursor:pointer}
+.account span{min-width:0}.account input{flex:none}
 .account small{display:block;color:#6b7280}
 label[for=username]{display:block;font-weight:600;margin-top:1rem}
 input[type=text]{box-sizing:border-box;width:100%;padding:.5rem;margin-top:.25rem;
