@@ -11,6 +11,8 @@ import ast
 import importlib
 import inspect
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,25 @@ def test_examples_compile_and_import_real_names(page: str) -> None:
 
 def test_security_page_includes_security_md() -> None:
     assert "{include} ../SECURITY.md" in (DOCS / "security.md").read_text(encoding="utf-8")
+
+
+def test_quickstart_runs_as_written(tmp_path: Path) -> None:
+    """The quickstart's app.py, test_app.py and pytest.ini, written out as they stand on the
+    page, pass in a pytest of their own, warnings as errors (no hidden configuration)."""
+    text = (DOCS / "quickstart.md").read_text(encoding="utf-8")
+    written = []
+    for code in re.findall(r"^```(?:python|ini)\n(.*?)^```", text, re.S | re.M):
+        name = re.fullmatch(r"# (\w+\.(?:py|ini))", code.splitlines()[0])
+        if name:
+            (tmp_path / name.group(1)).write_text(code, encoding="utf-8")
+            written.append(name.group(1))
+    assert sorted(written) == ["app.py", "pytest.ini", "test_app.py"]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout

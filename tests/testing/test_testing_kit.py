@@ -14,13 +14,14 @@ from aiohttp_oauth2_login import TokenSet, UnknownProvider, User, get_user
 from aiohttp_oauth2_login.providers import OIDCProvider
 from aiohttp_oauth2_login.testing import (
     FakeProvider,
+    fake_for,
     find_login,
     login_as,
     login_flow,
     oidc_provider_for,
 )
 
-from ..support.app import Client, FakeFactory, MakeClient, build_app, home
+from ..support.app import Client, FakeFactory, MakeClient, build_app, call_api, home
 
 
 async def _private(client: Client) -> Any:
@@ -31,11 +32,70 @@ async def _private(client: Client) -> Any:
 
 async def test_login_as_an_id(client: Client, fake: FakeProvider) -> None:
     user = await login_as(client, "alice")
-    assert user == User(provider="fake", id="alice", name="alice")
-    assert await _private(client) == {"id": "alice", "provider": "fake", "name": "alice"}
+    # the fake's account alice, as the preset would have built it from a real login
+    assert (user.provider, user.id, user.name) == ("fake", "alice", "Alice Example")
+    assert (user.email, user.email_verified, user.username) == ("alice@example.com", True, "alice")
+    assert await _private(client) == {"id": "alice", "provider": "fake", "name": "Alice Example"}
     view = await client.get("/view")
     assert await view.json() == {"view": True, "id": "alice"}
     assert fake.calls["token"] == 0  # no dance
+
+
+async def test_login_as_gives_a_token_the_fake_accepts(
+    aiohttp_client: Any, fake: FakeProvider
+) -> None:
+    app = build_app([oidc_provider_for(fake)])
+    app.router.add_get("/api-me", call_api)
+    client: Client = await aiohttp_client(app)
+    await login_as(client, "bob")
+    resp = await client.get("/api-me")
+    assert await resp.json() == {
+        "status": 200,
+        "body": {"sub": "bob", "name": "Bob Example", "token_scope": "openid email profile"},
+    }
+    (token,) = fake._access_tokens  # issued by the fake itself
+    assert not fake.revoked(token)
+
+
+async def test_login_as_an_unknown_account_of_the_fake(client: Client, fake: FakeProvider) -> None:
+    user = await login_as(client, "zoe")
+    assert (user.id, user.name, user.email) == ("zoe", "zoe", "zoe@example.com")
+    assert "zoe" in fake.accounts
+
+
+async def test_login_as_without_a_fake_serving_the_provider(aiohttp_client: Any) -> None:
+    provider = OIDCProvider(
+        name="fake", issuer="https://sso.example", client_id="c", client_secret="s"
+    )
+    client: Client = await aiohttp_client(build_app([provider]))
+    assert fake_for(provider) is None
+    user = await login_as(client, "alice")
+    assert user == User(provider="fake", id="alice", name="alice")
+    assert await _private(client) == {"id": "alice", "provider": "fake", "name": "alice"}
+
+
+async def test_login_as_with_an_explicit_fake(
+    aiohttp_client: Any, fake_provider_factory: FakeFactory
+) -> None:
+    fake = await fake_provider_factory(auto_approve=True)
+    provider = OIDCProvider(
+        name="fake", issuer="https://sso.example", client_id="c", client_secret="s"
+    )
+    client: Client = await aiohttp_client(build_app([provider]))
+    user = await login_as(client, "bob", fake=fake)
+    assert user.name == "Bob Example"
+    assert len(fake._access_tokens) == 1
+
+
+async def test_fake_for_matches_client_and_url(fake_provider_factory: FakeFactory) -> None:
+    one = await fake_provider_factory()
+    two = await fake_provider_factory()
+    assert fake_for(oidc_provider_for(one)) is one
+    assert fake_for(oidc_provider_for(two)) is two
+    other_client = OIDCProvider(name="x", issuer=one.issuer, client_id="other", client_secret="s")
+    assert fake_for(other_client) is None
+    await one.stop()
+    assert fake_for(oidc_provider_for(one)) is None  # stopped: no longer serves
 
 
 async def test_login_as_a_full_user(client: Client) -> None:
