@@ -29,7 +29,15 @@ __all__ = ["APP_KEY", "LOGIN_APP_KEY", "OAuthLogin"]
 
 
 class OAuthLogin:
-    """The handle ``setup_oauth`` returns: configuration, providers, the login sub-app, URLs."""
+    """The handle ``setup_oauth`` returns: configuration, providers, the login sub-app, URLs.
+
+    For the app's own pages: ``login_url()`` (the chooser) or ``login_url("github",
+    next="/cart")`` (one provider's button), ``logout_url()`` (GET: the confirmation page; a
+    POST form with a ``next`` field signs out), ``providers`` (name → ``Provider``, with
+    ``title``, in configuration order) and ``redirect_uri(name)``. Every URL is a path as
+    browsers see it (``public_url``'s path prefix included). ``await login_context(request)``
+    gathers all of it, translated, with the signed-in user (docs/pages.md).
+    """
 
     def __init__(
         self,
@@ -91,6 +99,8 @@ class OAuthLogin:
         return external_path(self.config.public_url, login_path.rsplit("/", 1)[0] + "/")
 
     def logout_url(self) -> str:
+        """Path of the sign-out route: GET shows the confirmation page (who is signed in, "Sign
+        out", "Stay signed in"); a same-origin POST with an optional ``next`` field signs out."""
         return external_path(self.config.public_url, self._route_path("logout"))
 
     def redirect_uri(self, provider: str, request: web.Request | None = None) -> str:

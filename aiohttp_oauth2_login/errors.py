@@ -323,10 +323,9 @@ REASONS: Mapping[str, Reason] = MappingProxyType(
         # -- the login transaction (state, G2)
         "tx_missing": Reason(
             "no login transaction cookie of this site reached the callback",
-            "that the login starts at the same origin as {redirect_uri} (public_url "
-            "{public_url}; localhost and 127.0.0.1 are different sites), that an https site is "
-            "not started over http, and that the browser accepts cookies; without public_url "
-            "every instance must serve one origin",
+            "that the login starts at the origin of the redirect URI {redirect_uri} (public_url: "
+            "{public_url}); localhost and 127.0.0.1 are different sites; that an https site is "
+            "not entered over http; that the browser accepts cookies",
             _NO_COOKIE,
         ),
         "tx_unknown": Reason(

@@ -38,7 +38,7 @@ html_theme = "furo"
 html_title = f"aiohttp-oauth2-login {release}"
 html_static_path: list[str] = []
 
-autodoc_member_order = "bysource"
+autodoc_member_order = "groupwise"  # classes, exceptions, functions, data
 autodoc_typehints = "description"
 autodoc_typehints_format = "short"
 autodoc_default_options = {"members": True, "show-inheritance": True}

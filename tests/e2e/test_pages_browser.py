@@ -180,7 +180,8 @@ async def own_look(request: web.Request, ctx: PageContext) -> str | None:
     )
     return (
         f'<!doctype html><html lang="{ctx.html_lang}"><head><title>{ctx.title}</title>'
-        "<style>.btn{display:flex;gap:8px;padding:8px;margin:4px 0} svg{width:24px;flex:none}</style>"
+        "<style>.btn{display:flex;gap:8px;padding:8px;margin:4px 0}"
+        "svg{width:24px;flex:none}</style>"
         "</head><body><h1 id='own'>"
         f"{ctx.title} ({ctx.gettext('Sign out')})</h1>{buttons}"
         "<script>document.title = 'script ran'</script></body></html>"
