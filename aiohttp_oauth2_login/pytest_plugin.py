@@ -69,6 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
         for key in (aiohttp_session.SESSION_KEY, aiohttp_session.STORAGE_KEY):
             request[key] = None
 
+
 if HAVE_ASYNCIO:
 
     @pytest_asyncio.fixture

@@ -145,11 +145,9 @@ def explain_refusal(
     value of ``hide``) at WARNING with what to check; returns the reason code. The description
     is the operator's clue only: it never decides anything (the code does)."""
     code, described, reason = refusal
-    if described:
-        described = described[: 4 * _MAX_LOGGED_DESCRIPTION + max(map(len, hide), default=0)]
-        for value in hide:  # before it is cut: no prefix of a secret either
-            if value:
-                described = described.replace(value, "[redacted]")
+    for value in hide:  # before it is cut (the body is at most 1 MiB): not even a prefix
+        if described and value:
+            described = described.replace(value, "[redacted]")
     said = one_line(described, _MAX_LOGGED_DESCRIPTION) if described else None
     check = REASONS[reason].check_for(
         provider=provider.name,

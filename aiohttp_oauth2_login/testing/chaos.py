@@ -139,9 +139,10 @@ def protected_routes(
             if isinstance(sub, web.Application):
                 pending.append(sub)
                 continue
-            methods = {route.method: route.handler for route in resource}
-            methods.setdefault("GET", methods.get(hdrs.METH_ANY))  # add_view: any method
-            method = "GET" if methods["GET"] is not None else "HEAD" if "HEAD" in methods else None
+            methods: dict[str, Any] = {route.method: route.handler for route in resource}
+            if hdrs.METH_ANY in methods:  # add_view: one route for every method
+                methods.setdefault("GET", methods[hdrs.METH_ANY])
+            method = "GET" if "GET" in methods else "HEAD" if "HEAD" in methods else None
             if method is None or not _is_protected(methods[method], method):
                 continue
             parts = re.findall(r"\{([^}:]+)", resource.canonical)
@@ -392,7 +393,7 @@ class _Run:
         records = self.capture.records[self.logged :]
         self.logged = len(self.capture.records)
         for record, text in records:
-            where = f"a {record.levelname} log record of {record.name!r}"
+            where = f"a log record of {record.name!r} ({record.levelname})"
             if record.levelno >= logging.ERROR and (
                 record.exc_info or record.name in ("aiohttp.server", "aiohttp.web")
             ):

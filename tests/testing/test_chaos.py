@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from aiohttp_oauth2_login import get_client, get_user, login_required, setup_oauth
-from aiohttp_oauth2_login.testing import FakeProvider, oidc_provider_for
+from aiohttp_oauth2_login.testing import FakeProvider, oidc_provider_for, preset_for
 from aiohttp_oauth2_login.testing.chaos import (
     INVARIANTS,
     ChaosReport,
@@ -171,7 +171,7 @@ async def test_a_token_in_a_log_record_is_caught(aiohttp_client: Any, fake: Fake
     logging.getLogger("sample_app").setLevel(logging.NOTSET)
     report = await chaos(aiohttp_client, make_app(fake, ("/dbg", debug_logging)), fake, modes=[])
     details = {f.detail for f in report.failures if f.route == "GET /dbg"}
-    assert "an access token in a DEBUG log record of 'sample_app'" in details
+    assert "an access token in a log record of 'sample_app' (DEBUG)" in details
 
 
 async def test_log_levels_are_restored(aiohttp_client: Any, fake: FakeProvider) -> None:
@@ -235,3 +235,17 @@ async def test_bad_arguments_are_named(aiohttp_client: Any, fake: FakeProvider) 
     client = await aiohttp_client(make_app(fake))
     with pytest.raises(ValueError, match="unknown failure mode"):
         await run_chaos(client, fake, modes=["nope"])
+
+
+async def test_the_fixture_with_a_github_app(
+    aiohttp_client: Any, fake_github: FakeProvider, oauth_chaos: ChaosRunner
+) -> None:
+    """The pytest plugin offers the fixture; the GitHub personality's modes are the ones run."""
+    app = web.Application()
+    app.router.add_get("/profile", profile)
+    setup_oauth(app, providers=[preset_for(fake_github)], secret_key=KEY)
+    client = await aiohttp_client(app)
+    report = await oauth_chaos(client, fake_github)
+    assert report.provider == "github" and report.routes == ["GET /profile"]
+    assert report.modes == sorted(failure_modes_of(fake_github))
+    assert "token_500" in report.modes and "id_token_wrong_aud" not in report.modes

@@ -17,7 +17,9 @@ USER_PROJECT = Path(__file__).with_name("user_project")
 collect_ignore = ["user_project"]
 
 
-def run(args: Sequence[str | Path], *, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run(
+    args: Sequence[str | Path], *, cwd: Path, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run a command with a clean environment (no PYTHONPATH, no venv of this test run)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"

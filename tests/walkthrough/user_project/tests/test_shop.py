@@ -51,7 +51,11 @@ async def test_github_down_is_a_502_not_a_500(client, fake_github):
 
 async def test_sign_out(client):
     await login_flow(client, "github")
-    resp = await client.post("/auth/logout", headers={"Origin": str(client.make_url("/").origin())}, allow_redirects=False)
+    resp = await client.post(
+        "/auth/logout",
+        headers={"Origin": str(client.make_url("/").origin())},
+        allow_redirects=False,
+    )
     assert resp.status == 303
     assert (await (await client.get("/")).json())["signed_in_as"] is None
 
@@ -59,3 +63,4 @@ async def test_sign_out(client):
 async def test_chaos_with_every_github_failure(client, fake_github, oauth_chaos):
     report = await oauth_chaos(client, fake_github)
     assert report.routes == ["GET /account", "GET /github"]
+    assert "token_500" in report.modes and "userinfo_500" in report.modes
