@@ -14,7 +14,7 @@ import aiohttp_session
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from .._pages import error_response
+from .._pages import error_page
 from ..errors import SessionStoreUnavailable
 from ..log import logger
 from .backend import SessionBackend
@@ -52,7 +52,7 @@ def session_middleware(backend: SessionBackend) -> Middleware:
             return response
         except outage as exc:  # the store is down: a clear 503, and service resumes by itself
             logger.error("session store unavailable: %s", type(exc).__name__)
-            return error_response(request, SessionStoreUnavailable())
+            return await error_page(request, SessionStoreUnavailable())
 
     async def _save(request: web.Request, response: web.StreamResponse) -> None:
         session = request.get(session_key)

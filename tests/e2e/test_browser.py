@@ -422,7 +422,7 @@ async def test_cancel_at_the_provider(
         await page.get_by_role("link", name="[ Cancel ]").click()  # error=access_denied
     assert (await answer.value).status == 403
     await expect(page).to_have_url(re.compile(re.escape(callback)))
-    await expect(page.get_by_role("heading", name="Sign-in refused")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Sign-in cancelled")).to_be_visible()
     await expect(page.locator("main")).to_contain_text("Sign-in was cancelled.")
     await expect(page.get_by_role("link", name="Try again")).to_be_visible()
     assert await plugin_cookies(context) == []  # the transaction cookie is consumed

@@ -24,7 +24,7 @@ from aiohttp_oauth2_login.errors import REASONS
 from aiohttp_oauth2_login.providers import OIDCProvider
 from aiohttp_oauth2_login.testing import FAILURE_MODES, FakeProvider, oidc_provider_for
 
-from ..support.app import JSON, KEY, OLD_KEY, Client, FakeFactory, MakeClient
+from ..support.app import JSON, KEY, OLD_KEY, Client, FakeFactory, MakeClient, build_app, call_api
 from ..support.callbacks import assert_anonymous, begin, clean_logs, deliver, leaked_values
 from ..support.html import PageTags
 
@@ -484,3 +484,24 @@ async def test_try_again_never_carries_an_unsafe_next(client: Client, fake: Fake
     cb = await begin(client, query="?next=//evil.example/x")
     resp = await deliver(client, cb)
     assert retry_links(await resp.text()) == ["/auth/login/fake"]
+
+
+async def test_a_refresh_refused_for_the_client_secret_is_misconfigured(
+    aiohttp_client: Any, fake: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The secret changed while users were signed in: their next refresh is refused with
+    ``invalid_client``. Not "sign in again" (that fails the same way): the misconfigured page,
+    and the WARNING line that names the setting."""
+    provider = oidc_provider_for(fake)
+    app = build_app([provider])
+    app.router.add_get("/call", call_api)
+    client = await aiohttp_client(app)
+    assert (await deliver(client, await begin(client))).status == 303
+    provider.client_secret = "rotated-away"
+    fake.expire_access_tokens()  # the API answers 401: the client refreshes once
+    resp = await client.get("/call", headers=JSON)
+    body = await resp.json()
+    assert resp.status == 502 and body["reason"] == "client_secret", body
+    line = next(r.getMessage() for r in caplog.records if "refresh refused" in r.getMessage())
+    assert "error=invalid_client" in line and "FAKE_CLIENT_SECRET" in line
+    assert "rotated-away" not in caplog.text
