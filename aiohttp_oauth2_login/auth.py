@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Collection, Coroutine
 from typing import Any, Final, TypeVar, overload
@@ -87,9 +86,7 @@ def _login_below(request: web.Request) -> OAuthLogin:
         raise RuntimeError(found)
     if request.get(aiohttp_session.STORAGE_KEY) is None:
         # no session middleware runs for this handler: the session can be read, not saved
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", web.NotAppKeyWarning)
-            request[aiohttp_session.STORAGE_KEY] = found.storage
+        request[aiohttp_session.STORAGE_KEY] = found.storage
         request[_READ_ONLY] = found.login_url()
     return found
 

@@ -8,7 +8,7 @@ Build the app with ``preset_for(fake)`` and log in with ``login_flow`` (the real
 ``login_as`` (a session without the dance), all from ``aiohttp_oauth2_login.testing``.
 
 Every pytest run in a venv that has this library loads this module, so it must never break one:
-it imports only pytest at start-up, and without pytest-asyncio (``pip install
+it needs only the library's own dependencies and pytest, and without pytest-asyncio (``pip install
 aiohttp-oauth2-login[testing]``) its fixtures are still listed but fail with that advice when a
 test asks for one. The async fixtures are ``pytest_asyncio.fixture`` s, so they work in
 pytest-asyncio's strict mode (pytest-aiohttp's default) as well as in auto mode.
@@ -33,7 +33,6 @@ __all__ = [
     "fake_google",
     "fake_provider",
     "fake_provider_factory",
-    "pytest_configure",
 ]
 
 INSTALL_HINT = (
@@ -49,25 +48,6 @@ except ImportError:  # the library without its [testing] extra: fixtures fail on
     HAVE_ASYNCIO = False
 else:
     HAVE_ASYNCIO = True
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Spend aiohttp's once-per-process ``NotAppKeyWarning`` about aiohttp-session's plain string
-    request keys here, under an ignore filter, so that ``-W error`` runs do not fail on it."""
-    import warnings
-
-    import aiohttp_session
-    from aiohttp import web
-    from aiohttp.test_utils import make_mocked_request
-
-    category = getattr(web, "NotAppKeyWarning", None)
-    if category is None:  # aiohttp < 3.14 does not warn
-        return
-    request = make_mocked_request("GET", "/")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category)
-        for key in (aiohttp_session.SESSION_KEY, aiohttp_session.STORAGE_KEY):
-            request[key] = None
 
 
 if HAVE_ASYNCIO:

@@ -22,11 +22,27 @@ from .backend import SessionBackend
 __all__ = ["session_middleware"]
 
 
+def _spend_string_key_warnings() -> None:
+    """aiohttp (3.14+) warns once per process for each plain-string request key, and
+    aiohttp-session's keys are plain strings: spend those two warnings here, silenced, so an app
+    (or its tests under ``-W error``) never sees a warning about a library's internals."""
+    category = getattr(web, "NotAppKeyWarning", None)
+    if category is None:  # older aiohttp does not warn
+        return
+    from aiohttp.test_utils import make_mocked_request  # only here: a request to spend them on
+
+    request = make_mocked_request("GET", "/")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category)
+        for key in (aiohttp_session.STORAGE_KEY, aiohttp_session.SESSION_KEY):
+            request[key] = None
+
+
 def session_middleware(backend: SessionBackend) -> Middleware:
     """The middleware for ``backend``'s storage."""
     storage, outage = backend.storage, backend.outage_errors
     storage_key, session_key = aiohttp_session.STORAGE_KEY, aiohttp_session.SESSION_KEY
-    quiet: list[bool] = []
+    _spend_string_key_warnings()
 
     @web.middleware
     async def oauth_session_middleware(
@@ -34,13 +50,7 @@ def session_middleware(backend: SessionBackend) -> Middleware:
     ) -> web.StreamResponse:
         if request.get(storage_key) is not None:  # an outer session middleware is in charge
             return await handler(request)
-        if quiet:
-            request[storage_key] = storage
-        else:  # aiohttp-session's key is a plain string: aiohttp warns once per process
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", web.NotAppKeyWarning)
-                request[storage_key] = storage
-            quiet.append(True)
+        request[storage_key] = storage
         try:
             try:
                 response = await handler(request)

@@ -200,7 +200,7 @@ async def test_get_user_is_none_when_anonymous(one: Client) -> None:
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
-        ("/private", {"id": "alice", "provider": "fake", "name": "alice"}),
+        ("/private", {"id": "alice", "provider": "fake", "name": "Alice Example"}),
         ("/view", {"view": True, "id": "alice"}),
         ("/direct", {"id": "alice"}),
         ("/method-view", {"method": True, "id": "alice"}),
