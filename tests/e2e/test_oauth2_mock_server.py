@@ -126,9 +126,9 @@ FAILURES: dict[str, tuple[dict[str, Any], int, bool]] = {
         401,
         True,
     ),
-    "token-401-invalid-client": (
+    "token-401-invalid-client": (  # the site's own client settings: the "misconfigured" page
         {"token": {"status": 401, "body": {"error": "invalid_client"}}},
-        401,
+        502,
         True,
     ),
     "token-500": ({"token": {"status": 500, "body": {"error": "server_error"}}}, 502, True),
@@ -198,6 +198,8 @@ async def test_failure_ends_in_its_status_and_nobody_signed_in(
         assert leak not in callback.text  # upstream bodies are never shown
     if status == 403:
         assert "cancelled" in callback.text
+    if behaviour == FAILURES["token-401-invalid-client"][0]:
+        assert "misconfigured" in callback.text and "Try again" not in callback.text
     seen = stats(mock)["paths"]
     assert ("/token" in seen) is exchanges
     await nobody_signed_in(browser, rp)
