@@ -32,6 +32,15 @@ _HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-
 _PORT = re.compile(r"[0-9]{1,5}")
 
 
+def _internal_origin(request: web.BaseRequest) -> URL | None:
+    """The origin the request arrived at, or ``None`` when its ``Host`` is no origin (yarl
+    refuses ``x:99999``): the warning is then skipped, never a 500."""
+    try:
+        return request.url.origin()
+    except ValueError:
+        return None
+
+
 def _split_host(value: str) -> tuple[str, str | None] | None:
     """``(host, port)`` of a ``Host``-style value, or ``None`` when it is not one."""
     value = value.strip()
@@ -104,16 +113,19 @@ class ProxyGuard:
             and self.public_url is None
             and any(h in headers for h in FORWARDING_HEADERS)
         ):
-            _WARNED.add("proxy")
-            logger.warning(
-                "requests reach the login routes through a reverse proxy (they carry %s) but "
-                "public_url is not set: redirect URIs and the logout check use the internal "
-                "origin %s and cookies lose Secure. Set setup_oauth(..., public_url=%r) "
-                "(suggested from the proxy's headers, which are never trusted)",
-                "/".join(h for h in FORWARDING_HEADERS if h in headers),
-                safe(request.url.origin()),
-                safe(_suggestion(request)),
-            )
+            internal = _internal_origin(request)
+            if internal is not None:  # a Host that is no origin cannot spend the one warning
+                logger.warning(
+                    "requests reach the login routes through a reverse proxy (they carry %s) "
+                    "but public_url is not set: redirect URIs and the logout check use the "
+                    "internal origin %s and cookies lose Secure. Set setup_oauth(..., "
+                    "public_url=%r) (suggested from the proxy's headers, which are never "
+                    "trusted)",
+                    "/".join(h for h in FORWARDING_HEADERS if h in headers),
+                    safe(internal),
+                    safe(_suggestion(request)),
+                )
+                _WARNED.add("proxy")  # spent only once it was logged
         if "host" not in _WARNED:
             self._check_host(request)
 
@@ -124,7 +136,6 @@ class ProxyGuard:
             expected = (self.public_url.host or "").lower()
             if parts is None or parts[0].strip("[]") == expected.strip("[]"):
                 return
-            _WARNED.add("host")
             logger.warning(
                 "a request for host %s reached the login routes, but public_url is %s: sign-in "
                 "cookies set under one name are not sent to the other, so logins fail. Open "
@@ -134,6 +145,7 @@ class ProxyGuard:
                 self.public_url,
                 self.public_url.origin(),
             )
+            _WARNED.add("host")  # spent only once it was logged
             return
         parts = _split_host(request.headers.get("Host", ""))
         if parts is None:
@@ -142,7 +154,6 @@ class ProxyGuard:
             self._first_host = parts[0]
             return
         if parts[0] != self._first_host:
-            _WARNED.add("host")
             logger.warning(
                 "the login routes are reached as %s and as %s, and without public_url each "
                 "login is built for the host of its request: a sign-in started on one name "
@@ -152,6 +163,7 @@ class ProxyGuard:
                 safe(parts[0]),
                 safe(_suggestion(request)),
             )
+            _WARNED.add("host")  # spent only once it was logged
 
 
 def _reaches_a_handler(log: logging.Logger) -> bool:

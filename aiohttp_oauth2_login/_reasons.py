@@ -21,7 +21,11 @@ class Reason:
     #: ``GITHUB``), ``{redirect_uri}``, ``{issuer}``, ``{public_url}`` and ``{host}``
     check: str
     hint: str | None = None
-    #: the level the failed callback is logged at: WARNING when the operator must act
+    #: the level the failed callback is logged at: WARNING when the operator must act and the
+    #: server saw the cause itself (a provider's answer); INFO for what a visitor's request alone
+    #: can cause (a forged callback must not raise alerts). The callback's own ``error=`` codes
+    #: are INFO whatever this says (``OAuthLoginError.visitor_input``), and at most one WARNING
+    #: per reason a minute is logged (the rest at INFO)
     level: int = logging.WARNING
 
     def check_for(self, **context: str) -> str:
@@ -79,11 +83,13 @@ REASONS: Mapping[str, Reason] = MappingProxyType(
             "the callback has neither a code nor an error",
             "that {provider} is configured for the authorization code flow (response_type=code)",
             _RESTART,
+            _INFO,
         ),
         "front_channel_tokens": Reason(
             "tokens arrived in the callback URL (implicit or hybrid flow); refused (G1)",
             "that the client at {provider} uses the authorization code flow only",
             _OPERATORS,
+            _INFO,
         ),
         # -- the login transaction (state, G2)
         "tx_missing": Reason(
@@ -92,6 +98,7 @@ REASONS: Mapping[str, Reason] = MappingProxyType(
             "{public_url}); localhost and 127.0.0.1 are different sites; that an https site is "
             "not entered over http; that the browser accepts cookies",
             _NO_COOKIE,
+            _INFO,
         ),
         "tx_unknown": Reason(
             "this browser has login transactions, but not this one: a newer login (another "
@@ -121,16 +128,19 @@ REASONS: Mapping[str, Reason] = MappingProxyType(
             "that every instance has the same secret_key (no ephemeral key) and that a rotated "
             "key stays in the secret_key list for 10 minutes",
             _RESTART,
+            _INFO,
         ),
         "tx_duplicate": Reason(
             "two transaction cookies of one name arrived: one was planted; neither is trusted",
             "sibling hosts that set cookies with Domain= on this site",
             _RESTART,
+            _INFO,
         ),
         "tx_other_provider": Reason(
             "the login was started with another provider than the callback's",
             "the redirect URI registered at {provider}: it must be {redirect_uri}",
             _RESTART,
+            _INFO,
         ),
         "host_mismatch": Reason(
             "the callback arrived for Host {host}, not public_url's, and no login transaction "
@@ -139,11 +149,13 @@ REASONS: Mapping[str, Reason] = MappingProxyType(
             "that the proxy forwards the public Host",
             "This page was opened at another address than the site's own. Open the site at "
             "its usual address and sign in again.",
+            _INFO,
         ),
         "unknown_provider": Reason(
             "the callback names a provider this app does not have",
             "the redirect URIs registered at the provider against the configured provider names",
             None,
+            _INFO,
         ),
         # -- RFC 9207 (G5)
         "iss_mismatch": Reason(
@@ -151,11 +163,13 @@ REASONS: Mapping[str, Reason] = MappingProxyType(
             "the issuer configured for {provider} ({issuer}) against what it sends, exactly "
             "(scheme, trailing slash)",
             _RESTART,
+            _INFO,
         ),
         "iss_missing": Reason(
             "{provider} promised an iss parameter (RFC 9207) but the callback has none",
             "iss_parameter_supported of {provider}, or what strips iss from the callback URL",
             _RESTART,
+            _INFO,
         ),
         # -- the provider's error callback (RFC 6749 §4.1.2.1, G13)
         "access_denied": Reason(
@@ -168,11 +182,13 @@ REASONS: Mapping[str, Reason] = MappingProxyType(
             "the provider answered the authorization request with an error",
             "the error code logged and the provider's own page on it",
             _OPERATORS,
+            _INFO,
         ),
         "provider_unavailable": Reason(
             "the provider reported a temporary problem (server_error, temporarily_unavailable)",
             "the provider's status page",
             _LATER,
+            _INFO,
         ),
         # -- the site's client settings (SignInMisconfigured, 502, no "Try again")
         "client_secret": Reason(
@@ -390,6 +406,28 @@ REASONS: Mapping[str, Reason] = MappingProxyType(
             "the JWKS request answered a redirect (never followed)",
             "the jwks_uri of {provider}",
             _LATER,
+        ),
+        # -- token revocation at logout (RFC 7009): best effort, never fails the logout
+        "revocation_timeout": Reason(
+            "the revocation endpoint did not answer in time (the local logout completed)",
+            _NETWORK,
+        ),
+        "revocation_unreachable": Reason(
+            "the revocation endpoint could not be reached (the local logout completed)",
+            _NETWORK,
+        ),
+        "revocation_not_json": Reason(
+            "the revocation endpoint's error answer is not JSON (the local logout completed)",
+            "the revocation_endpoint of {provider}",
+        ),
+        "revocation_too_large": Reason(
+            "the revocation endpoint's answer exceeded the size cap (the local logout completed)",
+            "the revocation_endpoint of {provider}",
+        ),
+        "revocation_redirect": Reason(
+            "the revocation endpoint answered a redirect (never followed; the local logout "
+            "completed)",
+            "the revocation_endpoint of {provider}: http instead of https, or an old host name",
         ),
         # -- the site's own rules
         "email_domain": Reason(

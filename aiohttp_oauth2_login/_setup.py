@@ -20,7 +20,7 @@ from ._pages import PAGES_KEY, Render, page_settings
 from ._plugin import OAuthLogin
 from ._sessions.backend import check_redis_url, choose_backend, choose_secret
 from ._sessions.cookie_storage import COOKIE_NAME_PATTERN, parse_keys
-from ._sessions.middleware import session_middleware
+from ._sessions.middleware import session_middleware, spend_string_key_warnings
 from ._sessions.schema import NAMESPACE
 from ._sessions.transactions import TransactionCookies
 from .config import (
@@ -160,6 +160,7 @@ def setup_oauth(
     login.login_app[LOGIN_APP_KEY] = login
     login.login_app[PAGES_KEY] = app[PAGES_KEY] = config.pages
     app[APP_KEY] = login
+    spend_string_key_warnings()  # also when the app's own aiohttp-session middleware is reused
     if not backend.reused:
         app.middlewares.append(session_middleware(backend))
     app.add_subapp(config.prefix, login.login_app)

@@ -8,12 +8,14 @@ from urllib.parse import unquote
 from aiohttp import web
 from yarl import URL
 
+from .errors import InvalidRequest
 from .log import safe
 
 __all__ = [
     "external_path",
     "external_url",
     "origin_problem",
+    "request_base",
     "request_origin",
     "safe_next",
     "same_origin",
@@ -40,14 +42,27 @@ def safe_next(value: object, default: str) -> str:
     return value
 
 
+def request_base(request: web.BaseRequest) -> URL | None:
+    """The origin this request arrived at, or ``None`` when its ``Host`` header cannot be one
+    (``x:99999``, ``x:abc``: yarl refuses such a port): a visitor's header is never a 500."""
+    try:
+        return request.url.origin()
+    except ValueError:
+        return None
+
+
 def external_url(public_url: URL | None, request: web.Request, path: str) -> URL:
     """The absolute URL of an app path as browsers and providers see it.
 
-    With ``public_url`` configured, ``Host`` and ``X-Forwarded-*`` never matter (L6).
+    With ``public_url`` configured, ``Host`` and ``X-Forwarded-*`` never matter (L6). Without
+    it, a request whose ``Host`` is no origin is an ``InvalidRequest`` (400), never a 500.
     """
     if public_url is not None:
         return public_url.with_path(public_url.path.rstrip("/") + path, encoded=False)
-    return request.url.origin().with_path(path)
+    base = request_base(request)
+    if base is None:
+        raise InvalidRequest()  # "The sign-in request was malformed."
+    return base.with_path(path)
 
 
 def external_path(public_url: URL | None, path: str) -> str:
@@ -57,10 +72,11 @@ def external_path(public_url: URL | None, path: str) -> str:
     return public_url.path.rstrip("/") + path
 
 
-def request_origin(public_url: URL | None, request: web.Request) -> str:
-    """This site's origin as a browser would send it in ``Origin``."""
-    url = public_url if public_url is not None else request.url
-    return str(url.origin())
+def request_origin(public_url: URL | None, request: web.Request) -> str | None:
+    """This site's origin as a browser would send it in ``Origin``; ``None`` when it is the
+    request's own and its ``Host`` header is malformed."""
+    url = public_url.origin() if public_url is not None else request_base(request)
+    return None if url is None else str(url)
 
 
 def same_origin(public_url: URL | None, request: web.Request) -> bool:
@@ -76,9 +92,11 @@ def origin_problem(public_url: URL | None, request: web.Request) -> str | None:
     """Why :func:`same_origin` refuses ``request`` (one line for the log, naming
     ``public_url``), or ``None`` when it comes from this site."""
     origin = request.headers.getall("Origin", [])
-    expected = request_origin(public_url, request)
     if len(origin) > 1:
         return "the request carries several Origin headers"
+    expected = request_origin(public_url, request)
+    if expected is None:  # no public_url and a Host that is no origin: nothing to compare with
+        return f"its Host header {safe(request.host)} is no origin " + _from(public_url)
     if origin and origin[0] != "null":
         if origin[0] == expected:
             return None

@@ -17,8 +17,15 @@ from ._pages import SECURITY_HEADERS, error_page
 from ._plugin import OAuthLogin
 from ._sessions.access import clear_login, load_auth
 from ._sessions.peek import Slow
-from .errors import LoginRefused, ProviderError, ProviderTimeout, ReauthenticationRequired
+from .errors import (
+    LoginRefused,
+    ProviderError,
+    ProviderTimeout,
+    ReauthenticationRequired,
+    SessionStoreUnavailable,
+)
 from .keys import APP_KEY
+from .log import logger
 from .user import User
 
 __all__ = ["get_user", "login_required", "logout", "require_login"]
@@ -118,10 +125,27 @@ async def _get_user(request: web.Request) -> User | None:
 
 
 async def _current_user(request: web.Request, login: OAuthLogin) -> User | None:
-    user = await login.backend.peek(request, login.config)  # the cheap check, when it can decide
-    if isinstance(user, Slow):
-        return (await load_auth(request, login.config)).user
-    return user
+    try:
+        user = await login.backend.peek(request, login.config)  # the cheap check, if it decides
+        if isinstance(user, Slow):
+            return (await load_auth(request, login.config)).user
+        return user
+    except login.backend.outage_errors as exc:
+        if request.get(_READ_ONLY) is None:  # the session middleware answers its 503 page
+            raise
+        # outside the login's app no middleware does: the same 503 page, never a 500 (G17)
+        logger.error("session store unavailable: %s", type(exc).__name__)
+        raise await _unavailable(request) from None
+
+
+async def _unavailable(request: web.Request) -> web.HTTPException:
+    """The session store's 503 page (the app's ``render=`` hook draws it when it has one), as
+    an exception a handler outside the login's app can raise."""
+    page = await error_page(request, SessionStoreUnavailable())
+    headers = {k: v for k, v in page.headers.items() if k in SECURITY_HEADERS}
+    return web.HTTPServiceUnavailable(
+        text=page.text, content_type=page.content_type, headers=headers
+    )
 
 
 def logout(request: web.Request) -> Coroutine[Any, Any, None]:

@@ -81,6 +81,10 @@ class OAuthLoginError(Exception):
     #: whether the operator's check of ``reason`` was already logged where the failure was
     #: found (with the provider's own words), so the callback's line does not repeat it
     logged: bool = False
+    #: whether the callback's own parameters alone caused the failure (its ``error=`` code, which
+    #: any visitor can forge): logged at INFO whatever ``REASONS`` says, so a forged callback never
+    #: raises a "misconfigured" WARNING
+    visitor_input: bool = False
 
     def __init__(
         self,

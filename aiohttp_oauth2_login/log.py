@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
@@ -13,13 +12,18 @@ __all__ = ["RedactingAccessLogger", "logger", "one_line", "redact_url", "safe"]
 
 logger = logging.getLogger("aiohttp_oauth2_login")
 
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
 
 def safe(value: object, limit: int = 80) -> str:
-    """Printable, length-capped text for logging values that came from outside (never secrets)."""
-    text = _UNPRINTABLE.sub("?", str(value))
-    return text if len(text) <= limit else text[:limit] + "..."
+    """Printable, length-capped text for logging values that came from outside (never secrets).
+
+    Every code point ``str.isprintable`` refuses becomes ``?``: controls (C0, C1), but also the
+    line and paragraph separators (U+2028, U+2029) that log viewers split lines at, the bidi
+    overrides and zero-width format characters (U+202E, U+200B) that reorder or hide text, and
+    surrogate, private-use and unassigned ones. Only the first ``limit`` characters are looked at.
+    """
+    text = str(value)
+    head = "".join(ch if ch.isprintable() else "?" for ch in text[:limit])
+    return head if len(text) <= limit else head + "..."
 
 
 def one_line(text: str, limit: int = 300) -> str | None:

@@ -3,6 +3,8 @@
 - ``fake_provider``: a started ``FakeProvider`` (OIDC) on 127.0.0.1 that auto-approves ``alice``;
   ``fake_github``, ``fake_google``, ``fake_facebook``: the same with that provider's personality.
 - ``fake_provider_factory``: ``await fake_provider_factory(personality=..., **options)``.
+- ``oauth_chaos``: ``await oauth_chaos(client, fake)`` runs the app through every failure mode
+  of the fake (``aiohttp_oauth2_login.testing.chaos``).
 
 Build the app with ``preset_for(fake)`` and log in with ``login_flow`` (the real flow) or
 ``login_as`` (a session without the dance), all from ``aiohttp_oauth2_login.testing``.
@@ -16,8 +18,6 @@ pytest-asyncio's strict mode (pytest-aiohttp's default) as well as in auto mode.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ __all__ = [
     "fake_google",
     "fake_provider",
     "fake_provider_factory",
+    "oauth_chaos",
 ]
 
 INSTALL_HINT = (
@@ -91,6 +92,8 @@ if HAVE_ASYNCIO:
         """A started fake Facebook (Login dialog, Graph API) that auto-approves ``alice``."""
         return await fake_provider_factory(personality="facebook", auto_approve=True)
 
+    from .testing.chaos import oauth_chaos
+
 else:
 
     def _missing() -> Any:
@@ -121,7 +124,7 @@ else:
         """Unavailable: pytest-asyncio is not installed (see ``INSTALL_HINT``)."""
         return _missing()
 
-
-# the chaos fixture lives next to the kit it drives; offered here once it exists
-if HAVE_ASYNCIO and importlib.util.find_spec("aiohttp_oauth2_login.testing.chaos") is not None:
-    oauth_chaos = importlib.import_module("aiohttp_oauth2_login.testing.chaos").oauth_chaos
+    @pytest.fixture
+    def oauth_chaos() -> Any:
+        """Unavailable: pytest-asyncio is not installed (see ``INSTALL_HINT``)."""
+        return _missing()

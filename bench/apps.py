@@ -2,7 +2,9 @@
 
 Every variant answers ``GET /`` with a tiny JSON body. Plugin variants also serve
 ``GET /__bench/cookie``, which returns the Cookie header of a signed-in session whose token set
-has the size of a real provider's (GitHub-sized or Google-sized).
+has the size of a real provider's (GitHub-sized or Google-sized). The ``public_*`` pairs are one
+app with and without ``setup_oauth`` (same public handler, same other middleware); the
+``client_*`` variants call a loopback API through ``get_client`` or by hand.
 """
 
 from __future__ import annotations
@@ -39,9 +41,16 @@ VARIANTS = (
     "plugin_google",
     "plugin_redis",
     "session_fernet",
+    "public_app",
+    "public_plugin",
+    "public_app_nomw",
+    "public_plugin_nomw",
+    "client_shared",
     "client_pooled",
     "client_new_session",
 )
+#: a bearer token of the GitHub-sized token set's length, for the hand-written API handler
+BEARER = "gho_" + "b" * 36
 
 
 def _b64(n: int) -> str:
@@ -126,11 +135,21 @@ def _bench_provider(kind: str, api: str | None) -> OAuth2Provider:
     )
 
 
+@web.middleware
+async def app_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """An ordinary app middleware (a response header), present with and without the plugin."""
+    response: web.StreamResponse = await handler(request)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 def make_app(
     variant: str, *, redis_url: str | None = None, api: str | None = None
 ) -> web.Application:
     app = web.Application()
-    if variant in ("bare", "bare_cookie"):
+    if variant in ("public_app", "public_plugin"):
+        app.middlewares.append(app_middleware)
+    if variant in ("bare", "bare_cookie", "public_app", "public_app_nomw"):
         app.router.add_get("/", hello)
         return app
     if variant == "session_fernet":
@@ -158,10 +177,15 @@ def make_app(
         else {"secret_key": KEY}
     )
     login = setup_oauth(app, providers=[provider], **options)
-    if variant == "client_pooled":
+    if variant in ("public_plugin", "public_plugin_nomw"):
+        app.router.add_get("/", hello)  # public: never asks who is signed in
+    elif variant == "client_pooled":
         app.router.add_get("/", call_api)
     elif variant == "client_new_session":
         app.router.add_get("/", call_api_new_session)
+    elif variant == "client_shared":
+        assert api is not None, "client_shared needs --api"
+        shared_api(app, api)
     else:
         app.router.add_get("/", protected)
 
@@ -200,6 +224,28 @@ async def call_api_new_session(request: web.Request) -> web.Response:
         async with session.get(url, headers=headers) as resp:
             await resp.read()
     return web.Response(body=BODY, content_type="application/json")
+
+
+def shared_api(app: web.Application, api: str) -> None:
+    """The limit for ``get_client``: a hand-written ``@login_required`` handler reusing ONE
+    ``ClientSession`` (made at startup) with a fixed bearer token of the same length."""
+    key = web.AppKey("bench_shared_session", aiohttp.ClientSession)
+    url = f"{api.rstrip('/')}/ping"
+    headers = {"Authorization": f"Bearer {BEARER}"}
+
+    async def open_session(app: web.Application) -> Any:
+        app[key] = aiohttp.ClientSession()
+        yield
+        await app[key].close()
+
+    @login_required
+    async def call_api_shared(request: web.Request) -> web.Response:
+        async with request.app[key].get(url, headers=headers) as resp:
+            await resp.read()
+        return web.Response(body=BODY, content_type="application/json")
+
+    app.cleanup_ctx.append(open_session)
+    app.router.add_get("/", call_api_shared)
 
 
 def api_app() -> web.Application:

@@ -1,13 +1,17 @@
 """Processes for the flow benchmarks: the fake provider and an app signed in through it.
 
-``python -m bench.servers fake PORT`` / ``python -m bench.servers app PORT ISSUER``.
+``python -m bench.servers fake PORT`` / ``python -m bench.servers app PORT ISSUER``. With
+``BENCH_TRACEMALLOC=1`` the app traces its allocations (``/__stats`` then reports them).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import resource
 import time
+import tracemalloc
 
 from aiohttp import web
 
@@ -55,8 +59,24 @@ def login_app(issuer: str) -> web.Application:
         return web.Response(body=b'{"ok":true}', content_type="application/json")
 
     async def stats(request: web.Request) -> web.Response:
-        return web.json_response({"cpu": time.process_time(), "rss_kib": _rss_kib()})
+        """CPU time and RSS; ``?gc=1`` adds live objects and traced bytes after a collection."""
+        result: dict[str, object] = {"cpu": time.process_time(), "rss_kib": _rss_kib()}
+        if request.query.get("gc"):
+            gc.collect()
+            result["objects"] = len(gc.get_objects())
+            if tracemalloc.is_tracing():
+                result["traced"], result["traced_peak"] = tracemalloc.get_traced_memory()
+        if request.query.get("snapshot") and tracemalloc.is_tracing():
+            snapshot = tracemalloc.take_snapshot().filter_traces(
+                [tracemalloc.Filter(False, tracemalloc.__file__)]
+            )
+            if snapshots:
+                top = snapshot.compare_to(snapshots[-1], "lineno")[:6]
+                return web.json_response({**result, "growth": [str(stat) for stat in top]})
+            snapshots.append(snapshot)
+        return web.json_response(result)
 
+    snapshots: list[tracemalloc.Snapshot] = []
     app.router.add_get("/storm", storm)
     app.router.add_get("/bare", bare)
     app.router.add_get("/__stats", stats)
@@ -69,6 +89,8 @@ def main() -> None:
     parser.add_argument("port", type=int)
     parser.add_argument("issuer", nargs="?")
     args = parser.parse_args()
+    if args.kind == "app" and os.environ.get("BENCH_TRACEMALLOC"):
+        tracemalloc.start()
     app = fake_app(args.port) if args.kind == "fake" else login_app(args.issuer)
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
 

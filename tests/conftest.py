@@ -6,10 +6,17 @@ from typing import Any
 
 import pytest
 
+from aiohttp_oauth2_login import _lograte
 from aiohttp_oauth2_login.testing import FakeProvider, oidc_provider_for
 
 from .support.app import Client, MakeClient, build_app
 from .support.redis_peer import persistent_redis, redis_server, replayer  # noqa: F401 - fixtures
+
+
+@pytest.fixture(autouse=True)
+def _fresh_warning_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no WARNING spent (``_lograte``: one per reason a minute)."""
+    monkeypatch.setattr(_lograte, "_LAST_WARNING", {})
 
 
 @pytest.fixture

@@ -329,6 +329,28 @@ async def test_existing_session_middleware_is_reused(
     assert (await resp.json())["id"] == "alice"
 
 
+@pytest.mark.parametrize("reuse", [True, False], ids=["app-session-middleware", "own-middleware"])
+async def test_aiohttp_session_string_keys_never_warn(
+    aiohttp_client: Any, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch, reuse: bool
+) -> None:
+    """aiohttp warns once per process per plain-string request key, and aiohttp-session's keys
+    are such strings: setup_oauth spends both warnings, so a first request under ``-W error``
+    (this suite's filter) never fails, with the app's own aiohttp-session middleware too."""
+    seen = set(web.BaseRequest._seen_str_keys) - {
+        aiohttp_session.SESSION_KEY,
+        aiohttp_session.STORAGE_KEY,
+    }
+    monkeypatch.setattr(web.BaseRequest, "_seen_str_keys", seen)  # as in a fresh process
+    app = web.Application()
+    if reuse:
+        aiohttp_session.setup(app, aiohttp_session.SimpleCookieStorage())
+    app.router.add_get("/private", private)
+    setup_oauth(app, providers=[oidc_provider_for(fake)], secret_key=KEY)
+    client: Client = await aiohttp_client(app)
+    assert (await login_flow(client)).status == 303
+    assert (await client.get("/private")).status == 200
+
+
 def test_existing_session_middleware_refuses_a_second_storage() -> None:
     app = web.Application()
     aiohttp_session.setup(app, aiohttp_session.SimpleCookieStorage())

@@ -79,18 +79,25 @@ async def _call(spec: str, target: object) -> object:
         signature = inspect.signature(target)
     except (TypeError, ValueError):
         signature = None
+    args: list[object] = []
     if signature is not None:
         required = [
-            p.name
+            p
             for p in signature.parameters.values()
             if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         ]
-        if required:
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        if len(required) == 1 and required[0].kind in positional:
+            # aiohttp's ``init_func(argv)``: ``python -m aiohttp.web`` passes the extra
+            # command-line arguments, and the doctor has none to pass
+            args.append([])
+        elif required:
             raise UsageError(
-                f"{spec} needs arguments ({', '.join(required)}): give a factory that takes none"
+                f"{spec} needs arguments ({', '.join(p.name for p in required)}): give a "
+                "factory that takes none, or aiohttp's init_func(argv)"
             )
     try:
-        result = target()
+        result = target(*args)
         if inspect.isawaitable(result):
             result = await result
     except Exception as exc:
@@ -99,7 +106,8 @@ async def _call(spec: str, target: object) -> object:
 
 
 async def build_app(spec: str) -> Built:
-    """The application ``spec`` names (a factory is called, sync or async, with no arguments)."""
+    """The application ``spec`` names (a factory is called, sync or async, with no arguments,
+    or with an empty ``argv`` when it is aiohttp's ``init_func(argv)``)."""
     module_name, attr = _split(spec)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -100,7 +100,7 @@ class Report:
             f"{faults} fault{'s' * (faults != 1)}, {warnings} warning{'s' * (warnings != 1)}, "
             f"{self.count('OK')} ok: {verdict}",
         ]
-        return "\n".join(lines)
+        return "\n".join(_printable(line) for line in lines)
 
 
 def _login_lines(login: LoginFacts) -> list[str]:
@@ -139,6 +139,15 @@ def _login_lines(login: LoginFacts) -> list[str]:
                 lines.append(f"    {name}: {url}")
     lines.append("")
     return lines
+
+
+def _printable(line: str) -> str:
+    """``line`` with every character a terminal could act on escaped (``\\x1b``, ``\\u202e``):
+    endpoint URLs, redirect targets and issuers come from the provider, and a hostile discovery
+    document must not drive the operator's terminal (escape sequences, bidi overrides)."""
+    if line.isprintable():
+        return line
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in line)
 
 
 def _duration(seconds: int) -> str:

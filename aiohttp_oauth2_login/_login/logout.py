@@ -105,7 +105,8 @@ class LogoutViews:
         """POST /auth/logout: same-origin check, local logout, best-effort revocation, 303."""
         problem = origin_problem(self.config.public_url, request)
         if problem is not None:
-            logger.warning("sign-out refused (403): %s", problem)
+            # INFO: any other site can make its visitors' browsers send this (G15)
+            logger.info("sign-out refused (403): %s", problem)
             return await error_page(request, CrossSiteRequest())
         try:
             form_next = (await request.post()).get("next")

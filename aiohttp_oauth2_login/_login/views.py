@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from multidict import MultiMapping
 
+from .._lograte import warning_level
 from .._oauth.protocol import authorization_url, exchange_code
 from .._oauth.transaction import check_transaction, new_transaction
 from .._pages import SECURITY_HEADERS, error_page
@@ -128,6 +129,7 @@ def _provider_error(error: str, description: str | None) -> LoginFlowError:
         exc = InvalidRequest(text, error=shown if shown != "error" else "invalid_request")
         exc.explain("provider_refused")
     exc.provider_description = description
+    exc.visitor_input = True  # a visitor can send any error= to their own callback (INFO)
     return exc
 
 
@@ -168,16 +170,29 @@ class LoginViews:
             if provider is not None:
                 context["env"] = provider.env_prefix
                 context["issuer"] = safe(provider.issuer or "(none)", 300)
-                context["redirect_uri"] = safe(self.login.redirect_uri(provider.name, request), 300)
+                context["redirect_uri"] = self._logged_redirect_uri(provider, request)
             check = "; check: " + known.check_for(**context)
+        level = known.level if known is not None else logging.WARNING
+        if exc.visitor_input:  # the callback's own error= code: anyone can send it
+            level = logging.INFO
+        if level >= logging.WARNING:
+            level = warning_level("callback:" + reason)
         logger.log(
-            known.level if known is not None else logging.WARNING,
+            level,
             "sign-in with %s failed: reason=%s status=%d%s",
             name,
             reason,
             exc.status,
             check,
         )
+
+    def _logged_redirect_uri(self, provider: Provider, request: web.Request) -> str:
+        """The redirect URI for the log line; ``?`` when the request's ``Host`` is no origin
+        (the line must never turn the answer into a 500)."""
+        try:
+            return safe(self.login.redirect_uri(provider.name, request), 300)
+        except (ValueError, OAuthLoginError):
+            return "?"
 
     async def chooser(self, request: web.Request) -> web.StreamResponse:
         """GET /auth/login: the provider list (HTML, or JSON for API clients)."""
@@ -187,18 +202,14 @@ class LoginViews:
         """GET /auth/login/{provider}: a new transaction and a 302 to the provider."""
         try:
             provider = self.login.provider(request.match_info["provider"])
+            redirect_uri = self.login.redirect_uri(provider.name, request)  # 400 for a bad Host
             endpoints = await provider.endpoints(self.login.http, self.config.limits)
         except LoginFlowError as exc:
             return await error_page(request, exc)
         nexts = request.query.getall("next", [])
         next_ = safe_next(nexts[0] if len(nexts) == 1 else None, self.config.default_next)
         tx = new_transaction(provider=provider.name, next_url=next_, oidc=provider.oidc)
-        url = authorization_url(
-            provider,
-            endpoints,
-            redirect_uri=self.login.redirect_uri(provider.name, request),
-            tx=tx,
-        )
+        url = authorization_url(provider, endpoints, redirect_uri=redirect_uri, tx=tx)
         response = web.Response(status=302, headers={**SECURITY_HEADERS, "Location": url})
         self.login.tx_cookies.add(request, response, tx, self.login.cookie_path())
         return response

@@ -12,11 +12,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import aiohttp
 from yarl import URL
 
+from .._lograte import warning_level
 from ..errors import (
     REASONS,
     LoginFlowError,
@@ -67,6 +68,17 @@ def basic_auth(client_id: str, client_secret: str) -> dict[str, str]:
     """HTTP Basic client authentication; RFC 6749 §2.3.1 form-urlencodes id and secret first."""
     pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
     return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
+
+
+def _hidden(provider: OAuthClient, *values: str) -> list[str]:
+    """What a logged provider answer must never show of a request: ``values``, the client
+    secret, and the secret's Basic credentials (G21)."""
+    hide = [*values]
+    if provider.client_secret:
+        hide.append(provider.client_secret)
+        if provider.client_auth == "client_secret_basic":
+            hide.append(basic_auth(provider.client_id, provider.client_secret)["Authorization"][6:])
+    return hide
 
 
 def _client_auth(provider: OAuthClient, data: dict[str, str]) -> dict[str, str]:
@@ -145,8 +157,12 @@ def explain_refusal(
     value of ``hide``) at WARNING with what to check; returns the reason code. The description
     is the operator's clue only: it never decides anything (the code does)."""
     code, described, reason = refusal
-    for value in hide:  # before it is cut (the body is at most 1 MiB): not even a prefix
-        if described and value:
+    forms = {form for value in hide if value for form in (value, quote(value, safe=""))}
+    forms |= {quote_plus(value) for value in hide if value}  # as a form body encodes it
+    # longest first: a secret that contains a shorter hidden value (the client_id) goes whole;
+    # before it is cut (the body is at most 1 MiB): not even a prefix
+    for value in sorted(forms, key=len, reverse=True):
+        if described:
             described = described.replace(value, "[redacted]")
     said = one_line(described, _MAX_LOGGED_DESCRIPTION) if described else None
     check = REASONS[reason].check_for(
@@ -155,7 +171,8 @@ def explain_refusal(
         redirect_uri=safe(redirect_uri or "?", 300),
         issuer=safe(endpoints.issuer or "?", 300),
     )
-    logger.warning(
+    logger.log(
+        warning_level("refused:" + reason),  # one WARNING per reason a minute, then INFO
         "%s refused by %s: error=%s%s; reason=%s; check: %s",
         what,
         provider.name,
@@ -189,14 +206,14 @@ async def _token_request(
     # GitHub answers its errors with HTTP 200 and an ``error`` member
     refusal = _refusal(answer.body) if answer.status in (200, 400, 401) else None
     if refusal is not None:
-        hide = [v for k, v in data.items() if k != "grant_type" and k != "redirect_uri"]
+        sent = [v for k, v in data.items() if k != "grant_type" and k != "redirect_uri"]
         reason = explain_refusal(
             provider,
             endpoints,
             what,
             refusal,
             redirect_uri=data.get("redirect_uri"),
-            hide=[*hide, provider.client_secret or ""],
+            hide=_hidden(provider, *sent),
         )
         exc: LoginFlowError
         if reason in ("code_rejected", "token_refused"):
@@ -276,5 +293,6 @@ async def revoke_token(
     )
     refusal = _refusal(answer.body) if answer.status in (400, 401) else None
     if refusal is not None and refusal[2] in CONFIG_ERRORS.values():
-        explain_refusal(provider, endpoints, "token revocation", refusal, hide=[token])
+        hide = _hidden(provider, token, provider.client_id)
+        explain_refusal(provider, endpoints, "token revocation", refusal, hide=hide)
     return answer.status == 200

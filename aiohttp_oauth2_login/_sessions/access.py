@@ -20,6 +20,7 @@ from ..user import User
 from .backend import ServerSide, server_side
 from .schema import (
     AUTH_KEY,
+    ENDED,
     NAMESPACE,
     TOUCH_EVERY,
     AuthState,
@@ -62,9 +63,8 @@ async def load_auth(request: web.Request, config: OAuthConfig) -> AuthState:
     if state is None:
         state = AuthState(scope=config.scope.path)
         foreign = raw.get("b", config.scope.path) != config.scope.path
-        if ("u" in raw or "t" in raw) and not foreign:  # expired or malformed login: forget it
-            session.pop(NAMESPACE, None)
-            session.changed()
+        if ("u" in raw or "t" in raw) and not foreign:  # expired or malformed login: forget it,
+            session[NAMESPACE] = {ENDED: now}  # but not that there was one (carry_session_keys)
     else:
         last = raw["la"]
         assert isinstance(last, int)  # noqa: S101 - checked by parse_auth
@@ -92,9 +92,19 @@ async def start_login_session(
     shopping cart, copied by value into the new session. The plugin's own keys can never be
     carried. Carried data counts against the cookie budget; ``shed_carried`` drops it when the
     new session would not fit, so it can never make a login fail.
+
+    Only an anonymous session's values are carried: one that never held a login (no plugin
+    data at all). A session someone signed in with, even one whose login timed out, carries
+    nothing, so on a shared browser one person's cart never reaches the next person's login.
+    Carried values are visitor-controlled input: whoever can plant a session cookie (plain
+    http, a cookie without the ``__Host-`` prefix, L3) chooses them, so the app must check
+    them like any form field.
     """
     old = await aiohttp_session.get_session(request)
-    carried = {key: old[key] for key in carry if key != NAMESPACE and key in old}
+    anonymous = NAMESPACE not in old  # never signed in here (a login leaves ENDED behind)
+    carried = (
+        {key: old[key] for key in carry if key != NAMESPACE and key in old} if anonymous else {}
+    )
     side = stored_side(request)
     if side is not None and old.identity is not None:  # the pre-login session must not linger
         await side.forget(str(old.identity))

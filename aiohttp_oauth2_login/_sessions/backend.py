@@ -25,6 +25,7 @@ from ..errors import ConfigurationError
 from ..log import logger
 from .cookie_storage import CookieStorage, generate_key, parse_keys
 from .peek import SLOW, PeekResult, peek_user
+from .redis_url import parse_redis_url
 
 if TYPE_CHECKING:
     from .redis import RedisRefreshLock
@@ -111,8 +112,9 @@ class SessionBackend:
 
 
 def check_redis_url(url: object) -> None:
-    if not isinstance(url, str) or url.split("://", 1)[0] not in ("redis", "rediss", "unix"):
-        raise ConfigurationError("redis_url must look like 'redis://host:6379/0'")
+    """Refuse a malformed ``redis_url`` (one server, Sentinel or Cluster) with the fix, before
+    the optional redis client is imported; the message never repeats the URL (a password)."""
+    parse_redis_url(url)
 
 
 def choose_secret(secret_key: Secret | None, *, secure: bool) -> Secret:

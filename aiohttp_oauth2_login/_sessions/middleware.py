@@ -19,10 +19,10 @@ from ..errors import SessionStoreUnavailable
 from ..log import logger
 from .backend import SessionBackend
 
-__all__ = ["session_middleware"]
+__all__ = ["session_middleware", "spend_string_key_warnings"]
 
 
-def _spend_string_key_warnings() -> None:
+def spend_string_key_warnings() -> None:
     """aiohttp (3.14+) warns once per process for each plain-string request key, and
     aiohttp-session's keys are plain strings: spend those two warnings here, silenced, so an app
     (or its tests under ``-W error``) never sees a warning about a library's internals."""
@@ -42,7 +42,6 @@ def session_middleware(backend: SessionBackend) -> Middleware:
     """The middleware for ``backend``'s storage."""
     storage, outage = backend.storage, backend.outage_errors
     storage_key, session_key = aiohttp_session.STORAGE_KEY, aiohttp_session.SESSION_KEY
-    _spend_string_key_warnings()
 
     @web.middleware
     async def oauth_session_middleware(

@@ -5,7 +5,7 @@ app's own session data (cookie or Redis) can live beside it::
 
     {"u": user, "t": {provider: tokens}, "li": login time, "la": last activity,
      "b": the setup it belongs to (its login path, ``config.scope``),
-     "lo": a pending RP-initiated logout}
+     "lo": a pending RP-initiated logout, "e": when a login here timed out (only key left)}
 
 Only a complete, validated identity of this setup counts as logged in; anything malformed,
 timed out, of a removed provider or of another ``setup_oauth`` is anonymous (G9, G12). Both
@@ -26,6 +26,7 @@ from ..tokens import TokenSet
 from ..user import User
 
 __all__ = [
+    "ENDED",
     "LOGOUT",
     "NAMESPACE",
     "TOUCH_EVERY",
@@ -41,6 +42,9 @@ __all__ = [
 
 NAMESPACE: Final = "oauth"
 LOGOUT: Final = "lo"  # a pending RP-initiated logout: {"s": state, "x": next}
+#: what a timed-out login leaves: the session is no longer one that never signed in (G9: its
+#: app data is not carried into the next login)
+ENDED: Final = "e"
 TOUCH_EVERY: Final = 60  # seconds between last-activity updates (each update is a Set-Cookie)
 _FUTURE_SLACK = 60  # seconds a login time may lie ahead of this clock (other instances)
 

@@ -131,8 +131,15 @@ def no_login() -> web.Application:
     return web.Application()
 
 
-def needs_arguments(config: str) -> web.Application:
+def needs_arguments(argv: list[str], config: str) -> web.Application:
     return web.Application()
+
+
+def init_func(argv: list[str]) -> web.Application:
+    """aiohttp's ``python -m aiohttp.web`` factory style: the doctor passes an empty argv."""
+    if argv != []:
+        raise AssertionError(f"expected an empty argv, got {argv!r}")
+    return _github_app()
 
 
 def not_an_app() -> int:

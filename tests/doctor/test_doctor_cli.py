@@ -73,7 +73,7 @@ async def test_subprocess_usage_error() -> None:
         (["no_such_module_here:app"], "no module named 'no_such_module_here'"),
         (["tests.doctor.apps:missing"], "module 'tests.doctor.apps' has no attribute 'missing'"),
         (["tests.doctor.apps:KEY"], "is neither an aiohttp Application nor a factory"),
-        (["tests.doctor.apps:needs_arguments"], "needs arguments (config)"),
+        (["tests.doctor.apps:needs_arguments"], "needs arguments (argv, config)"),
         (["tests.doctor.apps:not_an_app"], "returned int, not an aiohttp Application"),
         (["--frobnicate", "tests.doctor.apps:app"], "unrecognized arguments: --frobnicate"),
     ],
@@ -112,6 +112,15 @@ async def test_application_object_with_github(doctor: Doctor) -> None:
     assert "endpoints at https://api.github.com, https://github.com" in [
         c["message"] for c in result.report["checks"]
     ]
+
+
+async def test_aiohttp_style_init_func_gets_an_empty_argv(doctor: Doctor) -> None:
+    """``def init_func(argv)``, as ``python -m aiohttp.web`` takes it, is called with ``[]``."""
+    result = await doctor("tests.doctor.apps:init_func", "--json")
+    assert result.code == 0, result.out + result.err
+    assert result.report["logins"][0]["providers"][0]["redirect_uri"] == (
+        "https://app.example.com/auth/callback/github"
+    )
 
 
 async def test_every_login_in_sub_apps(doctor: Doctor) -> None:

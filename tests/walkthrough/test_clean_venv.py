@@ -35,10 +35,12 @@ def test_pytest_keeps_working_without_the_testing_extra(plain_venv: Path, tmp_pa
     assert "1 passed" in out
     # the plugin is loaded all the same, and asking for a fixture says what to install
     (tmp_path / "test_kit.py").write_text("def test_kit(fake_github):\n    pass\n")
-    code, out = pytest_in(plain_venv, tmp_path, "-q")
+    (tmp_path / "test_chaos.py").write_text("def test_chaos(oauth_chaos):\n    pass\n")
+    code, out = pytest_in(plain_venv, tmp_path, "-q", "-rE")
     assert code == 1, out
-    assert "1 passed, 1 error" in out
-    assert "aiohttp-oauth2-login[testing]" in out
+    assert "1 passed, 2 errors" in out
+    assert "fixture 'oauth_chaos' not found" not in out
+    assert out.count("pip install 'aiohttp-oauth2-login[testing]'") >= 2, out
 
 
 def test_the_readme_snippet_runs_as_written(testing_venv: Path, tmp_path: Path) -> None:

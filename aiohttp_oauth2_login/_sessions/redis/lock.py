@@ -8,12 +8,10 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
-from redis import asyncio as aioredis
-
 from ..._clock import monotonic
 from ...errors import ProviderTimeout
 from ...log import logger
-from .client import OUTAGE_ERRORS
+from .client import OUTAGE_ERRORS, Client
 
 __all__ = ["LOCK_LEASE", "LOCK_TTL", "HeldLock", "RedisRefreshLock"]
 
@@ -75,7 +73,7 @@ class RedisRefreshLock:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: Client,
         *,
         prefix: str,
         lease: float = LOCK_LEASE,

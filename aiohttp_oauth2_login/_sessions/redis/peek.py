@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 import aiohttp_session
 from aiohttp import web
-from redis import asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from ...config import OAuthConfig
 from ..peek import (
@@ -20,6 +20,7 @@ from ..peek import (
     in_charge,
 )
 from ..schema import AUTH_KEY
+from .client import Client
 from .storage import RedisSessionStorage, _key
 
 __all__ = ["RedisPeek"]
@@ -27,10 +28,12 @@ __all__ = ["RedisPeek"]
 
 class _BatchedReader:
     """``GET``s issued in one event-loop pass travel as one ``MGET`` (one round trip for many
-    concurrent requests); each caller still gets exactly its own key's value."""
+    concurrent requests); each caller still gets exactly its own key's value. On a Redis Cluster
+    the keys span slots: redis-py's ``mget_nonatomic`` sends one ``MGET`` per slot (reads only,
+    so atomicity across sessions is not needed)."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
-        self._redis = redis
+    def __init__(self, redis: Client) -> None:
+        self._mget = redis.mget_nonatomic if isinstance(redis, RedisCluster) else redis.mget
         self._waiting: dict[str, list[asyncio.Future[bytes | None]]] = {}
 
     async def get(self, key: str) -> bytes | None:
@@ -50,7 +53,7 @@ class _BatchedReader:
     async def _fetch(self, batch: dict[str, list[asyncio.Future[bytes | None]]]) -> None:
         keys = list(batch)
         try:
-            values = await self._redis.mget(keys)
+            values = await self._mget(keys)
         except BaseException as exc:  # handed to every waiter (RedisError → 503 upstream)
             for futures in batch.values():
                 for future in futures:

@@ -7,7 +7,7 @@ import secrets
 from typing import Any, cast
 
 from aiohttp import web
-from aiohttp_session import Session, SessionData
+from aiohttp_session import AbstractStorage, Session, SessionData
 from aiohttp_session.redis_storage import RedisStorage
 from redis import asyncio as aioredis
 from redis.exceptions import WatchError
@@ -18,7 +18,7 @@ from ...log import logger
 from ..cookies import exact, plugin_cookies, session_cookie
 from ..deletion import SecureDeleteMixin
 from ..schema import NAMESPACE
-from .client import _SESSION_ID, redis_client
+from .client import _SESSION_ID, Client, redis_client
 
 __all__ = [
     "RedisSessionStorage",
@@ -36,10 +36,20 @@ __all__ = [
 class RedisSessionStorage(SecureDeleteMixin, RedisStorage):
     """aiohttp-session's ``RedisStorage`` with secure cookie deletion, strict cookie parsing,
     session-id validation and the direct reads/writes the cross-instance refresh needs.
-    Keys: ``<cookie_name>:<setup>_<id>``, one namespace per ``setup_oauth`` (``bind``)."""
+    Keys: ``<cookie_name>:<setup>_<id>``, one namespace per ``setup_oauth`` (``bind``). Every
+    script and transaction touches one key, so sessions may spread over a Redis Cluster's slots.
+    """
 
-    def __init__(self, redis: aioredis.Redis, **kwargs: Any) -> None:
-        super().__init__(redis, key_factory=lambda: secrets.token_hex(16), **kwargs)
+    def __init__(self, redis: Client, **kwargs: Any) -> None:
+        def new_id() -> str:
+            return secrets.token_hex(16)
+
+        if isinstance(redis, aioredis.Redis):
+            super().__init__(redis, key_factory=new_id, **kwargs)
+        else:  # a RedisCluster, which aiohttp-session's type check refuses; all else is equal
+            AbstractStorage.__init__(self, **kwargs)
+            self._key_factory = new_id
+            self._redis = redis  # type: ignore[assignment]
         self.redis = redis
         self.key_prefix = self.cookie_name
         self._scope: str | None = None
@@ -213,7 +223,9 @@ def key_prefix(cookie_name: str, scope: str) -> str:
     return f"{cookie_name}:{hashlib.sha256(scope.encode()).hexdigest()[:12]}"
 
 
-def _client(storage: RedisStorage) -> aioredis.Redis:
+def _client(storage: RedisStorage) -> Client:
+    if isinstance(storage, RedisSessionStorage):
+        return storage.redis
     return storage._redis  # aiohttp-session keeps no public handle on its client
 
 
@@ -333,7 +345,7 @@ class RedisSide:
 
 
 def redis_storage(
-    redis: aioredis.Redis | str,
+    redis: Client | str,
     *,
     max_age: int,
     secure: bool,
