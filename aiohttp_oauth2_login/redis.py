@@ -2,7 +2,9 @@
 
 ``setup_oauth(redis_url=...)`` builds one itself; build the client you pass in ``storage=`` with
 ``redis_client(url)``: socket timeouts, and one reconnect (never a retried timeout) on a pooled
-connection a Redis restart left dead. Needs the ``redis`` extra.
+connection a Redis restart left dead. ``url`` may name one server (``redis://``, ``rediss://``
+with TLS), a Sentinel-monitored primary (``redis+sentinel://``) or a Redis Cluster
+(``redis+cluster://``); see docs/scale.md. Needs the ``redis`` extra.
 """
 
 from __future__ import annotations

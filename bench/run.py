@@ -361,19 +361,18 @@ def plot(runs: dict[str, list[dict[str, float]]], rows: dict[str, Any], path: Pa
     left.barh(names, rps, color="#3b6fd8")
     left.set_xlabel("requests/s (median)")
     left.invert_yaxis()
-    colours = [
-        "#999999"
-        if rows.get(n, {}).get("met") is None
-        else ("#3b9d4b" if rows[n]["met"] else "#d8733b")
-        for n in names
-    ]
-    right.barh(names, ratio, color=colours)
+    palette = {None: "#999999", True: "#3b9d4b", False: "#d8733b"}  # else unclear: yellow
+    colours = [palette.get(rows.get(n, {}).get("met"), "#d8c33b") for n in names]
+    right.barh(names, ratio, color=colours, label="by req/s")
+    cpu = [(rows[n]["ratio_cpu"], i) for i, n in enumerate(names) if n in rows]
+    right.scatter([c for c, _ in cpu], [i for _, i in cpu], marker="x", color="black", zorder=3)
     for i, n in enumerate(names):
         target = rows.get(n, {}).get("target")
         if target is not None:
             right.plot([target, target], [i - 0.4, i + 0.4], color="black")
     right.set_xlabel(
-        "ratio to the row's baseline (black: target; green met, orange missed, yellow unclear)"
+        "ratio to the row's baseline by req/s (bar) and by CPU (×); | target;\n"
+        "green met, orange missed, yellow unclear"
     )
     right.set_xlim(0, 1.1)
     right.invert_yaxis()

@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 
 from aiohttp_oauth2_login import ConfigurationError
+from aiohttp_oauth2_login.redis import redis_client
 from aiohttp_oauth2_login.testing import FakeProvider
 
 from ..support.app import MakeClient
@@ -57,6 +58,29 @@ async def test_a_malformed_sentinel_url_names_the_fix_without_the_password(
             await make_client(redis_url=url)
         assert fix in str(info.value)
         assert "hunter2" not in str(info.value)
+
+
+async def test_the_sentinel_url_gives_servers_and_sentinels_their_own_credentials() -> None:
+    url = "redis+sentinel://:srv%40pw@127.0.0.1:26380,[::1]/svc/3?sentinel_password=snpw"
+    client = redis_client(url)
+    try:
+        pool = client.connection_pool
+        assert pool.service_name == "svc"  # type: ignore[attr-defined]
+        assert pool.connection_kwargs["password"] == "srv@pw"
+        assert pool.connection_kwargs["db"] == 3
+        assert pool.connection_kwargs["socket_timeout"] == 2.0
+        sentinels = client.sentinels  # type: ignore[union-attr]
+        assert sentinels.sentinel_kwargs["password"] == "snpw"
+        hosts = [
+            (
+                s.connection_pool.connection_kwargs["host"],
+                s.connection_pool.connection_kwargs["port"],
+            )
+            for s in sentinels.sentinels
+        ]
+        assert hosts == [("127.0.0.1", 26380), ("::1", 26379)]
+    finally:
+        await client.aclose()
 
 
 async def test_a_sentinel_failover_mid_load_is_200_or_503_and_loses_no_replicated_session(

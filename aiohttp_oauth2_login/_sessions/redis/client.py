@@ -15,7 +15,12 @@ from redis.asyncio.connection import Connection, SSLConnection, parse_url
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
-from redis.exceptions import ClusterDownError, RedisClusterException, RedisError
+from redis.exceptions import (
+    ClusterDownError,
+    RedisClusterException,
+    RedisError,
+    SlotNotCoveredError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -105,10 +110,15 @@ def _check_options(connection_class: type[Any], options: dict[str, Any]) -> None
 
 class _Cluster(RedisCluster):
     """redis-py's ``RedisCluster`` that, after a failure, refreshes the slot map and retries
-    once on a dead connection or a cluster in failover (``ClusterDownError``), but never after
-    a timeout: a hung node stays a 503 within one socket timeout (SECURITY.md G17)."""
+    once on a dead connection, a cluster in failover (``ClusterDownError``) or a slot missing
+    from its map, but never after a timeout: a hung node stays a 503 within one socket timeout
+    (SECURITY.md G17)."""
 
-    ERRORS_ALLOW_RETRY = (RedisConnectionError, ClusterDownError)  # type: ignore[assignment]
+    ERRORS_ALLOW_RETRY = (  # type: ignore[assignment]
+        RedisConnectionError,
+        ClusterDownError,
+        SlotNotCoveredError,
+    )
 
 
 def _cluster(target: RedisTarget, options: dict[str, Any], common: dict[str, Any]) -> Client:
