@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 import aiohttp
 import pytest
+from redis.asyncio.connection import Connection, SSLConnection
 
 from aiohttp_oauth2_login import ConfigurationError
 from aiohttp_oauth2_login.redis import redis_client
@@ -81,6 +82,37 @@ async def test_the_sentinel_url_gives_servers_and_sentinels_their_own_credential
         assert hosts == [("127.0.0.1", 26380), ("::1", 26379)]
     finally:
         await client.aclose()
+
+
+def test_a_rediss_sentinel_url_connects_to_the_primary_over_tls() -> None:
+    client = redis_client("rediss+sentinel://127.0.0.1:26380/svc?ssl_cert_reqs=none")
+    pool = client.connection_pool
+    assert issubclass(pool.connection_class, SSLConnection)
+    assert "ssl" not in pool.connection_kwargs  # the class says TLS; no stray keyword for it
+
+
+async def test_a_pooled_connection_to_a_demoted_primary_is_retried_on_the_primary(
+    sentinels: SentinelGroup,
+) -> None:
+    """After a failover a pooled connection may still reach the former primary, now a replica
+    (one whose command redis-py retried when Sentinel cut it): a write there is answered
+    READONLY, and the one retry must ask the Sentinels where the primary is rather than
+    reconnect to the same address (a 503 long after the failover completed)."""
+    client = redis_client(sentinels.url)
+    try:
+        assert await client.set("test:demoted", "1")
+        pool = client.connection_pool
+        conn = await pool.get_connection()
+        await conn.disconnect()
+        conn.host, conn.port = "127.0.0.1", sentinels.replica.port  # the state a failover leaves
+        await Connection.connect_check_health(conn)  # connected there, Sentinels not asked
+        await pool.release(conn)
+        assert await client.set("test:demoted", "2")  # on that connection: READONLY, then retried
+        assert (conn.host, conn.port) == ("127.0.0.1", sentinels.primary.port)
+    finally:
+        await client.aclose()
+    with sentinels.primary.client() as r:
+        assert r.get("test:demoted") == "2"
 
 
 async def test_a_sentinel_failover_mid_load_is_200_or_503_and_loses_no_replicated_session(

@@ -13,7 +13,7 @@ from redis import asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import Connection, SSLConnection, parse_url
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection
 from redis.backoff import NoBackoff
 from redis.exceptions import (
     ClusterDownError,
@@ -126,6 +126,28 @@ def _cluster(target: RedisTarget, options: dict[str, Any], common: dict[str, Any
     return _Cluster(startup_nodes=nodes, retry=Retry(NoBackoff(), 1), **options, **common)
 
 
+class _PrimaryConnection(SentinelManagedConnection):
+    """A connection to the Sentinel-monitored primary that asks the Sentinels where it is on
+    every (re)connect. redis-py re-resolves only when the pool hands out a closed connection:
+    the reconnect of a retried command or of a health-check PING goes back to the address the
+    connection had (redis/redis-py#3874). After a failover that is the demoted primary, now a
+    replica: its READONLY would make the one retry (``reconnect_once``) fail the same way, a
+    503 per such pooled connection long after the failover completed (SECURITY.md G17)."""
+
+    async def connect_check_health(
+        self, check_health: bool = True, retry_socket_connect: bool = True
+    ) -> None:
+        if not self.is_connected and self.connection_pool.is_master:
+            self.host, self.port = await self.connection_pool.get_master_address()
+        await super().connect_check_health(
+            check_health=check_health, retry_socket_connect=retry_socket_connect
+        )
+
+
+class _PrimarySSLConnection(_PrimaryConnection, SSLConnection):
+    """``_PrimaryConnection`` over TLS."""
+
+
 class _SentinelPrimary(aioredis.Redis):
     """The client of a Sentinel-monitored primary; closing it closes the Sentinel clients too."""
 
@@ -150,9 +172,11 @@ def _sentinel_primary(
     if target.tls:  # the sentinels speak TLS like the servers they monitor
         sentinel_kwargs.update((k, v) for k, v in options.items() if k.startswith("ssl"))
     sentinel = Sentinel(list(target.nodes), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+    tls = options.pop("ssl", False)
     client = sentinel.master_for(
         target.service,
         redis_class=_SentinelPrimary,
+        connection_class=_PrimarySSLConnection if tls else _PrimaryConnection,
         db=target.db,
         retry=reconnect_once(),
         **options,
