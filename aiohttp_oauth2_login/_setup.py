@@ -1,5 +1,13 @@
 """``setup_oauth``: validate everything, choose the session backend, store the ``OAuthLogin``
-handle, then wire the app (the login sub-app, the session middleware, startup and cleanup)."""
+handle, then wire the app (the login sub-app, where sessions are saved, startup and cleanup).
+
+No app-wide middleware by default: any middleware on an app (or on a sub-app of it: aiohttp then
+runs the middleware chain for the whole tree) costs every request, public routes included. The
+session is attached per request by what needs it and saved by ``@login_required``, the login
+routes, or one ``on_response_prepare`` receiver for plain handlers (``_sessions.middleware``).
+``session_middleware=True`` (implied by ``carry_session_keys``) restores the app-wide middleware
+for apps whose own handlers call ``aiohttp_session.get_session``.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +28,12 @@ from ._pages import PAGES_KEY, Render, page_settings
 from ._plugin import OAuthLogin
 from ._sessions.backend import check_redis_url, choose_backend, choose_secret
 from ._sessions.cookie_storage import COOKIE_NAME_PATTERN, parse_keys
-from ._sessions.middleware import session_middleware, spend_string_key_warnings
+from ._sessions.middleware import (
+    hint_missing_middleware,
+    save_on_prepare,
+    spend_string_key_warnings,
+)
+from ._sessions.middleware import session_middleware as make_session_middleware
 from ._sessions.schema import NAMESPACE
 from ._sessions.transactions import TransactionCookies
 from .config import (
@@ -93,6 +106,7 @@ def setup_oauth(
     translations: Mapping[str, Mapping[str, str]] | None = None,
     languages: Sequence[str] | None = None,
     carry_session_keys: Sequence[str] = (),
+    session_middleware: bool | None = None,
 ) -> OAuthLogin:
     """Add OAuth2 / OpenID Connect login to ``app``; docs/configuration.md explains every option."""
     # 1. validate everything before touching the app
@@ -130,6 +144,8 @@ def setup_oauth(
         ),
         carry_session_keys=parse_session_keys(carry_session_keys, NAMESPACE),
     )
+    if session_middleware is not None and not isinstance(session_middleware, bool):
+        raise ConfigurationError("session_middleware must be True, False or None (automatic)")
     if redis_url is not None and storage is not None:
         raise ConfigurationError("pass either redis_url= or storage=, not both")
     if storage is not None and not isinstance(storage, aiohttp_session.AbstractStorage):
@@ -161,8 +177,15 @@ def setup_oauth(
     login.login_app[PAGES_KEY] = app[PAGES_KEY] = config.pages
     app[APP_KEY] = login
     spend_string_key_warnings()  # also when the app's own aiohttp-session middleware is reused
-    if not backend.reused:
-        app.middlewares.append(session_middleware(backend))
+    if session_middleware is None:  # the app keeps its own data in the session: it needs one
+        session_middleware = bool(config.carry_session_keys)
+    if backend.reused:
+        pass  # the app's own aiohttp-session middleware loads and saves every session
+    elif session_middleware:
+        app.middlewares.append(make_session_middleware(backend))
+    else:
+        app.on_response_prepare.append(save_on_prepare)  # a plain handler's changed session
+        hint_missing_middleware()
     app.add_subapp(config.prefix, login.login_app)
     app.cleanup_ctx.append(login._client_session_ctx)
     app.on_startup.append(login._bind)

@@ -1,4 +1,10 @@
-"""Handler API: ``require_login``, ``@login_required``, ``get_user`` and ``logout``."""
+"""Handler API: ``require_login``, ``@login_required``, ``get_user`` and ``logout``.
+
+No app-wide middleware runs for them (``_sessions.middleware`` says why): each of them hands
+aiohttp-session the plugin's storage for its request (``attach``), and ``@login_required`` saves
+a changed session onto the response or ``HTTPException`` it passes on, as aiohttp-session's
+middleware would; a plain handler's change is saved by the app's ``on_response_prepare`` signal.
+"""
 
 from __future__ import annotations
 
@@ -15,17 +21,16 @@ from aiohttp import hdrs, web
 from ._awaitable import MustAwait
 from ._pages import SECURITY_HEADERS, error_page
 from ._plugin import OAuthLogin
-from ._sessions.access import clear_login, load_auth
-from ._sessions.peek import Slow
+from ._sessions.access import AuthState, clear_login, load_auth, stored_side
+from ._sessions.middleware import attach, save_pending, unavailable_page
+from ._sessions.peek import SLOW, Slow
 from .errors import (
     LoginRefused,
     ProviderError,
     ProviderTimeout,
     ReauthenticationRequired,
-    SessionStoreUnavailable,
 )
 from .keys import APP_KEY
-from .log import logger
 from .user import User
 
 __all__ = ["get_user", "login_required", "logout", "require_login"]
@@ -33,12 +38,16 @@ __all__ = ["get_user", "login_required", "logout", "require_login"]
 Allow = Callable[[User], bool | Awaitable[bool]]
 _F = TypeVar("_F", bound=Callable[..., Awaitable[web.StreamResponse]])
 _V = TypeVar("_V", bound=type[web.View])
+_SESSION: Final = aiohttp_session.SESSION_KEY
 
 
 def get_login(request: web.Request) -> OAuthLogin:
     """The plugin handle of this app (or of a parent app): found through ``config_dict``; for a
     handler outside the app ``setup_oauth`` was called on, the one setup below the root app."""
-    login: OAuthLogin | None = request.config_dict.get(APP_KEY)
+    # the handler's own app first (its own dict: ``APP_KEY in app`` is two Python calls), as
+    # ``config_dict`` builds a new chain on every call
+    found = request.app._state.get(APP_KEY)
+    login = found if isinstance(found, OAuthLogin) else request.config_dict.get(APP_KEY)
     if login is not None:
         return login
     return _login_below(request)
@@ -46,7 +55,8 @@ def get_login(request: web.Request) -> OAuthLogin:
 
 #: root app -> the one setup below it, or why there is none (the tree is frozen: found once)
 _BELOW: weakref.WeakKeyDictionary[web.Application, OAuthLogin | str] = weakref.WeakKeyDictionary()
-#: set on a request whose session this module reads without a session middleware
+#: set on a plain handler's request whose session nothing would save: the handler is outside
+#: the app of ``setup_oauth`` (its ``on_response_prepare`` does not run) and not decorated
 _READ_ONLY: Final[Any] = (
     web.RequestKey[str]("aiohttp_oauth2_login.read_only")
     if hasattr(web, "RequestKey")
@@ -92,22 +102,22 @@ def _login_below(request: web.Request) -> OAuthLogin:
     if isinstance(found, str):
         raise RuntimeError(found)
     if request.get(aiohttp_session.STORAGE_KEY) is None:
-        # no session middleware runs for this handler: the session can be read, not saved
-        request[aiohttp_session.STORAGE_KEY] = found.storage
+        # no session middleware runs for this handler: unless @login_required saves it, the
+        # session can be read, not saved
         request[_READ_ONLY] = found.login_url()
     return found
 
 
 def require_writable(request: web.Request, what: str) -> None:
-    """Refuse ``what`` (it must save the session) in a handler outside the sub-app of
-    ``setup_oauth``: no session middleware runs there, so the change would be lost silently."""
+    """Refuse ``what`` (it must save the session) in a plain handler outside the app of
+    ``setup_oauth``: nothing saves the session there, so the change would be lost silently."""
     login_path = request.get(_READ_ONLY)
     if login_path is not None:
         raise RuntimeError(
-            f"{what} cannot save the session in a handler outside the application that "
-            f"setup_oauth was called on (its login is at {login_path}): only get_user and "
-            "require_login / @login_required work there. Move this handler into that "
-            "application, or call setup_oauth on the root application"
+            f"{what} cannot save the session in a plain handler outside the application that "
+            f"setup_oauth was called on (its login is at {login_path}): decorate it with "
+            "@login_required (which saves the session), move it into that application, or "
+            "call setup_oauth on the root application"
         )
 
 
@@ -125,23 +135,35 @@ async def _get_user(request: web.Request) -> User | None:
 
 
 async def _current_user(request: web.Request, login: OAuthLogin) -> User | None:
+    attach(request, login.backend)
+    quick = login.backend.quick_peek
     try:
-        user = await login.backend.peek(request, login.config)  # the cheap check, if it decides
+        # the cheap check, if it decides (a plain call where it never waits)
+        user = (
+            quick(request, login.config)
+            if quick
+            else await login.backend.peek(request, login.config)
+        )
         if isinstance(user, Slow):
             return (await load_auth(request, login.config)).user
         return user
+    except login.backend.outage_errors as exc:  # the same 503 page in any handler (G17)
+        raise await _unavailable(request, exc) from None
+
+
+async def load_state(request: web.Request, login: OAuthLogin) -> AuthState:
+    """The visitor's full session state (``get_client``); a store outage is the 503 page."""
+    attach(request, login.backend)
+    try:
+        return await load_auth(request, login.config)
     except login.backend.outage_errors as exc:
-        if request.get(_READ_ONLY) is None:  # the session middleware answers its 503 page
-            raise
-        # outside the login's app no middleware does: the same 503 page, never a 500 (G17)
-        logger.error("session store unavailable: %s", type(exc).__name__)
-        raise await _unavailable(request) from None
+        raise await _unavailable(request, exc) from None
 
 
-async def _unavailable(request: web.Request) -> web.HTTPException:
+async def _unavailable(request: web.Request, exc: BaseException) -> web.HTTPException:
     """The session store's 503 page (the app's ``render=`` hook draws it when it has one), as
-    an exception a handler outside the login's app can raise."""
-    page = await error_page(request, SessionStoreUnavailable())
+    an exception any handler can raise."""
+    page = await unavailable_page(request, exc)
     headers = {k: v for k, v in page.headers.items() if k in SECURITY_HEADERS}
     return web.HTTPServiceUnavailable(
         text=page.text, content_type=page.content_type, headers=headers
@@ -159,7 +181,17 @@ def logout(request: web.Request) -> Coroutine[Any, Any, None]:
 async def _logout(request: web.Request) -> None:
     login = get_login(request)
     require_writable(request, "logout()")
-    await clear_login(request, login.config)
+    attach(request, login.backend)
+    try:
+        await clear_login(request, login.config)
+        side = stored_side(request)
+        identity = (await aiohttp_session.get_session(request)).identity
+        if side is not None and identity is not None:
+            # ended now, not only when the response is saved: a plain handler's save comes too
+            # late to turn a store outage into an error, and must never leave it signed in
+            await side.forget(str(identity))
+    except login.backend.outage_errors as exc:
+        raise await _unavailable(request, exc) from None
 
 
 def _is_navigation(request: web.Request) -> bool:
@@ -237,7 +269,17 @@ async def _require_login(
     request: web.Request, providers: Collection[str] | None, allow: Allow | None
 ) -> User:
     login = get_login(request)
-    user = await _current_user(request, login)
+    return await _admit(request, login, await _current_user(request, login), providers, allow)
+
+
+async def _admit(
+    request: web.Request,
+    login: OAuthLogin,
+    user: User | None,
+    providers: Collection[str] | None,
+    allow: Allow | None,
+) -> User:
+    """``user`` if this page is for them; else the login redirect / 401, or the 403."""
     if user is None:
         raise login_redirect(request, login, providers)
     if providers is not None and user.provider not in providers:
@@ -253,6 +295,8 @@ async def _require_login(
 
 def _request_of(args: tuple[Any, ...]) -> web.Request:
     first = args[0]
+    if type(first) is web.Request:  # the usual handler(request)
+        return first
     if isinstance(first, web.View):
         return first.request
     request = args[-1]  # handlers may be methods: (self, request)
@@ -266,18 +310,37 @@ def _wrap(
     providers: Collection[str] | None,
     allow: Allow | None,
 ) -> Callable[..., Awaitable[web.StreamResponse]]:
+    restricted = providers is not None or allow is not None
+
     @functools.wraps(handler)
     async def wrapper(*args: Any, **kwargs: Any) -> web.StreamResponse:
         request = _request_of(args)
-        await _require_login(request, providers, allow)
+        login = get_login(request)
+        request._state.pop(_READ_ONLY, None)  # this wrapper saves the session
         try:
-            return await handler(*args, **kwargs)
-        except ReauthenticationRequired:
-            if request.get(_READ_ONLY) is None:  # else nothing could be saved anyway
-                await _logout(request)
-            raise login_redirect(request, get_login(request), providers) from None
-        except (ProviderError, ProviderTimeout) as exc:  # e.g. the provider failed a refresh
-            return await error_page(request, exc)
+            try:
+                quick = login.backend.quick_peek
+                user = quick(request, login.config) if quick and not restricted else SLOW
+                if user.__class__ is User:  # decided by the cookie alone: no coroutine needed
+                    attach(request, login.backend)  # aiohttp_session.get_session works inside
+                else:
+                    checked = None if user is None else await _current_user(request, login)
+                    await _admit(request, login, checked, providers, allow)
+                try:
+                    response = await handler(*args, **kwargs)
+                except ReauthenticationRequired:
+                    await _logout(request)
+                    raise login_redirect(request, login, providers) from None
+                except (ProviderError, ProviderTimeout) as exc:  # e.g. a refresh failed
+                    response = await error_page(request, exc)
+            except web.HTTPException as exc:
+                await save_pending(request, exc)
+                raise
+            if _SESSION in request._state and not response.prepared:  # else nothing to save,
+                await save_pending(request, response)  # or on_response_prepare saved it
+            return response
+        except login.backend.outage_errors as exc:  # e.g. the handler's own session access
+            return await unavailable_page(request, exc)
 
     wrapper.__dict__["__oauth_login_required__"] = True  # how testing.chaos finds protected routes
     return wrapper

@@ -20,14 +20,13 @@ from ._clock import now
 from ._plugin import OAuthLogin
 from ._sessions.access import (
     drop_tokens,
-    load_auth,
     persist_now,
     reread_tokens,
     session_id,
     store_tokens,
     stored_side,
 )
-from .auth import get_login, reauthentication, require_writable
+from .auth import get_login, load_state, reauthentication, require_writable
 from .errors import TokenValidationError
 from .log import logger
 from .providers.base import Endpoints, Provider
@@ -238,7 +237,7 @@ def get_client(
 async def _get_client(request: web.Request, provider: str | None) -> AuthenticatedClient:
     login = get_login(request)
     require_writable(request, "get_client()")  # refreshed tokens must be saved
-    state = await load_auth(request, login.config)
+    state = await load_state(request, login)  # a store outage: the 503 page
     if state.user is None:  # uncaught: the login redirect / 401, like require_login
         raise reauthentication(request, login, None if provider is None else (provider,))
     name = provider or state.user.provider

@@ -210,7 +210,9 @@ def test_setup_returns_the_handle_and_wires_the_app() -> None:
     login = setup_oauth(app, **_with())
     assert isinstance(login, OAuthLogin)
     assert app[APP_KEY] is login
-    assert len(app.middlewares) == 1
+    # no middleware on the app or the login sub-app: public routes pay nothing for the plugin
+    assert not app.middlewares and not login.login_app.middlewares
+    assert len(app.on_response_prepare) == 1  # saves what a plain handler changed
     assert isinstance(login.storage, CookieStorage)
     assert set(login.providers) == {"x"}
 

@@ -18,6 +18,7 @@ from aiohttp import web
 from yarl import URL
 
 from aiohttp_oauth2_login import ConfigurationError, CookieStorage, get_user, setup_oauth
+from aiohttp_oauth2_login._sessions.middleware import attach
 from aiohttp_oauth2_login._sessions.redis import key_prefix
 from aiohttp_oauth2_login.keys import APP_KEY
 from aiohttp_oauth2_login.testing import FakeProvider, login_flow, oidc_provider_for
@@ -34,6 +35,7 @@ async def whoami(request: web.Request) -> web.Response:
 
 async def whoami_full(request: web.Request) -> web.Response:
     """The full path: the session is loaded first, so the cheap check steps aside."""
+    attach(request, request.config_dict[APP_KEY].backend)  # what get_user does first
     await aiohttp_session.get_session(request)
     user = await get_user(request)
     return web.json_response({"user": user.id if user else None})
@@ -150,7 +152,8 @@ async def user_for_templates(request: web.Request, handler: Any) -> web.StreamRe
 def _nested(fake: FakeProvider, **admin: Any) -> web.Application:
     root = web.Application()
     root.router.add_get("/", whoami)
-    setup_oauth(root, providers=[oidc_provider_for(fake)], secret_key=KEY)
+    # user_for_templates calls aiohttp_session.get_session: the app-wide middleware it needs
+    setup_oauth(root, providers=[oidc_provider_for(fake)], secret_key=KEY, session_middleware=True)
     root.middlewares.append(user_for_templates)
     root.add_subapp("/admin", _part(fake, allowed_email_domains=["corp.example"], **admin))
     return root

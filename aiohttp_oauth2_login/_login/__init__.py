@@ -1,15 +1,20 @@
 """The login sub-app (the front channel): the chooser, login start, callback and logout routes.
 
 Handlers translate requests; the protocol lives in ``_oauth``, the session in ``_sessions``.
+The sub-app has no middlewares: one on a sub-app makes aiohttp run the middleware chain for every
+request of the whole app tree, so each route's handler is wrapped instead (``_route``), and
+``Cache-Control: no-store`` comes from the sub-app's ``on_response_prepare`` (it runs only for
+the sub-app's requests, its 404 and 405 answers included).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
+from .._sessions.middleware import attach, save_pending, unavailable_page
 from .logout import LogoutViews
 from .views import LoginViews
 
@@ -18,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["add_routes"]
 
+View = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
 
 def add_routes(login: OAuthLogin) -> None:
     """The five routes of docs/quickstart.md's routes table on the login sub-app (before it is
@@ -25,36 +32,38 @@ def add_routes(login: OAuthLogin) -> None:
     views = LoginViews(login)
     logout = LogoutViews(login)
     router = login.login_app.router
-    router.add_get("/login", views.chooser, name="login")
-    router.add_get("/login/{provider}", views.start, name="login_provider")
-    router.add_get("/callback/{provider}", views.callback, name="callback")
-    router.add_get("/logout", logout.confirm, name="logout")
-    router.add_post("/logout", logout.logout)
-    router.add_get("/logout/done", logout.done, name="logout_done")
-    login.login_app.middlewares.append(_no_store)
-    login.login_app.middlewares.append(_guarded(login))
+    router.add_get("/login", _route(login, views.chooser), name="login")
+    router.add_get("/login/{provider}", _route(login, views.start), name="login_provider")
+    router.add_get("/callback/{provider}", _route(login, views.callback), name="callback")
+    router.add_get("/logout", _route(login, logout.confirm), name="logout")
+    router.add_post("/logout", _route(login, logout.logout))
+    router.add_get("/logout/done", _route(login, logout.done), name="logout_done")
+    login.login_app.on_response_prepare.append(_no_store)
 
 
-def _guarded(login: OAuthLogin) -> Middleware:
-    """Checks the login routes' requests for a proxy or host name that ``public_url`` does not
-    describe (one WARNING per process, L6); costs the app's other routes nothing."""
-    guard = login.guard
+def _route(login: OAuthLogin, view: View) -> View:
+    """``view`` with what every login route needs: the proxy check (one WARNING per process,
+    L6) and the plugin's session (saved like aiohttp-session's middleware would; a store outage
+    is the 503 page, G17)."""
+    guard, backend = login.guard, login.backend
 
-    @web.middleware
-    async def proxy_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def route(request: web.Request) -> web.StreamResponse:
         guard.check(request)
-        return await handler(request)
+        attach(request, backend)
+        try:
+            try:
+                response = await view(request)
+            except web.HTTPException as exc:
+                await save_pending(request, exc)
+                raise
+            await save_pending(request, response)
+            return response
+        except backend.outage_errors as exc:
+            return await unavailable_page(request, exc)
 
-    return proxy_guard
+    return route
 
 
-@web.middleware
-async def _no_store(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def _no_store(request: web.BaseRequest, response: web.StreamResponse) -> None:
     """``Cache-Control: no-store`` on every answer of the login sub-app, errors included."""
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        exc.headers["Cache-Control"] = "no-store"
-        raise
     response.headers["Cache-Control"] = "no-store"
-    return response

@@ -10,6 +10,7 @@ branch here. Redis is an optional dependency: it is imported only when a Redis s
 
 from __future__ import annotations
 
+import functools
 import inspect
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
@@ -80,6 +81,8 @@ class SessionBackend:
 
     storage: aiohttp_session.AbstractStorage
     peek: Peek = _no_peek
+    #: the same check when it never waits (cookie storage): called without a coroutine
+    quick_peek: Callable[[web.Request, OAuthConfig], PeekResult] | None = None
     #: errors meaning "the session store is unavailable" (a 503 page)
     outage_errors: tuple[type[BaseException], ...] = ()
     #: with server-side sessions, refreshes are single-flight across instances
@@ -206,10 +209,12 @@ def choose_backend(
     if isinstance(chosen, CookieStorage):
         cookie_storage = chosen
 
+        quick_peek = functools.partial(peek_user, storage=cookie_storage)
+
         async def peek(request: web.Request, config: OAuthConfig) -> PeekResult:
             return peek_user(request, config, cookie_storage)
 
-        backend.peek = peek
+        backend.peek, backend.quick_peek = peek, quick_peek
     elif isinstance(chosen, RedisStorage):
         from .redis import (
             OUTAGE_ERRORS,

@@ -146,7 +146,8 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
     def load_cookie(self, request: web.Request) -> str | None:
         """The whole cookie value, reassembled from numbered chunks (``name.1``, ...) if split,
         read strictly from the raw header (``_cookies``): a duplicated name is anonymous."""
-        return chunked_value(plugin_cookies(request, self.names), self.cookie_name, self.max_chunks)
+        names = self.names  # its needle is the cookie name
+        return chunked_value(plugin_cookies(request, names), names.needle, self.max_chunks)
 
     def encode(self, session: Session) -> list[str] | None:
         """The cookie values (one, or the numbered chunks) of ``session``; ``None`` when even

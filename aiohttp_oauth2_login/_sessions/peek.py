@@ -12,7 +12,7 @@ aiohttp-session path decides.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import aiohttp_session
 from aiohttp import web
@@ -45,8 +45,17 @@ _TAIL = 24  # base64 characters at the end of a cookie value: the 16-byte tag an
 
 
 def in_charge(request: web.Request, storage: object) -> bool:
-    """Whether ``storage`` serves this request's session (not an outer setup's middleware)."""
-    return request.get(aiohttp_session.STORAGE_KEY) is storage
+    """Whether ``storage`` serves this request's session: it is attached, or nothing is yet
+    (``attach`` would put it there), not an outer setup's session middleware."""
+    return _serves(request._state, storage)
+
+
+_STORAGE, _SESSION = aiohttp_session.STORAGE_KEY, aiohttp_session.SESSION_KEY
+
+
+def _serves(state: dict[Any, Any], storage: object) -> bool:
+    current = state.get(_STORAGE)
+    return current is None or current is storage
 
 
 def _open(storage: CookieStorage, value: str, scope: str) -> Entry | Slow:
@@ -70,10 +79,13 @@ def entry_from_payload(data: object, scope: str) -> Entry | Slow:
 
 def peek_user(request: web.Request, config: OAuthConfig, storage: object) -> PeekResult:
     """The signed-in user, ``None`` when signed out, or ``SLOW``."""
-    if not isinstance(storage, CookieStorage) or aiohttp_session.SESSION_KEY in request:
+    if not isinstance(storage, CookieStorage):
         return SLOW
-    if AUTH_KEY in request or not in_charge(request, storage):
-        return SLOW  # checked already, or an outer setup's session middleware is in charge
+    # the request's own dict: ``key in request`` raises and catches KeyError when it is missing
+    state = request._state
+    current = state.get(_STORAGE)
+    if _SESSION in state or AUTH_KEY in state or (current is not None and current is not storage):
+        return SLOW  # loaded or checked already, or another session middleware is in charge
     value = storage.load_cookie(request)  # the full path's strict reader, too
     if value is None:
         return None

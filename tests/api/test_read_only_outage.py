@@ -45,6 +45,7 @@ async def down(aiohttp_client: Any, fake: FakeProvider, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(backend, "outage_errors", (StoreDown,))
     monkeypatch.setattr(backend, "peek", unreachable)
+    monkeypatch.setattr(backend, "quick_peek", None)  # the check must go to the store
     return await aiohttp_client(root)
 
 

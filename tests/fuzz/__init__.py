@@ -28,8 +28,10 @@ from yarl import URL
 
 from aiohttp_oauth2_login import get_user
 from aiohttp_oauth2_login._sessions.cookie_storage import CookieStorage
+from aiohttp_oauth2_login._sessions.middleware import attach
 from aiohttp_oauth2_login._sessions.schema import NAMESPACE, login_payload
 from aiohttp_oauth2_login._setup import OAuthLogin
+from aiohttp_oauth2_login.keys import APP_KEY
 from aiohttp_oauth2_login.testing import FakeProvider, find_login, oidc_provider_for
 from aiohttp_oauth2_login.tokens import TokenSet
 from aiohttp_oauth2_login.user import User
@@ -145,6 +147,7 @@ async def _echo(request: web.Request) -> web.Response:
 
 async def _slow_user(request: web.Request) -> web.Response:
     """``get_user`` after the full aiohttp-session load (never the cookie fast path)."""
+    attach(request, request.config_dict[APP_KEY].backend)  # what get_user does first
     await aiohttp_session.get_session(request)
     user = await get_user(request)
     return web.json_response({"user": user.id if user else None})

@@ -58,7 +58,7 @@ async def test_the_cart_survives_login_and_nothing_else_does(shop: Any) -> None:
 
 
 async def test_without_carry_session_keys_nothing_survives(shop: Any) -> None:
-    client = await shop()
+    client = await shop(session_middleware=True)  # the app's own handlers use the session
     await client.get("/fill")
     assert (await login_flow(client)).status == 303
     assert await who(client) == "alice"

@@ -44,6 +44,7 @@ from multidict import CIMultiDict
 
 from aiohttp_oauth2_login import get_client, get_user
 from aiohttp_oauth2_login._sessions.access import load_auth
+from aiohttp_oauth2_login._sessions.middleware import attach
 from aiohttp_oauth2_login._sessions.peek import Slow, peek_user
 from aiohttp_oauth2_login._setup import OAuthLogin
 from aiohttp_oauth2_login.errors import ReauthenticationRequired
@@ -112,6 +113,7 @@ def probe_handler(login: OAuthLogin) -> Callable[[web.Request], Any]:
 
     async def probe(request: web.Request) -> web.Response:
         if request.query.get("path") == "full":
+            attach(request, login.backend)  # no app-wide session middleware: as get_user does
             await aiohttp_session.get_session(request)
         peek = await login.backend.peek(request, login.config)
         user = await get_user(request)

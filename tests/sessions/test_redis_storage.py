@@ -188,7 +188,9 @@ async def test_login_drops_the_anonymous_session_and_carries_nothing_over(
         session["cart"] = "3 apples"
         return web.json_response({"ok": True})
 
-    app = build_app([oidc_provider_for(fake)], **redis_setup(redis_server.url))
+    app = build_app(
+        [oidc_provider_for(fake)], session_middleware=True, **redis_setup(redis_server.url)
+    )  # the app's own handler uses the session
     app.router.add_get("/visit", visit)
     client: Client = await aiohttp_client(app)
     assert (await client.get("/visit")).status == 200
