@@ -96,12 +96,14 @@ class ProxyGuard:
     built for another origin than the browser's (L6): forwarding headers without
     ``public_url``, or a ``Host`` other than the one logins are built for."""
 
-    __slots__ = ("_first_host", "public_url")
+    __slots__ = ("_first_host", "_first_raw", "public_url")
 
     def __init__(self, public_url: URL | None) -> None:
         self.public_url = public_url
         #: without public_url: the first host seen (logins are then built for each request's)
         self._first_host: str | None = None
+        #: the ``Host`` header that gave it, as sent: the same header again needs no parsing
+        self._first_raw: str | None = None
 
     def check(self, request: web.BaseRequest) -> None:
         """Called on the login sub-app's routes and the login redirect only (never app-wide)."""
@@ -147,11 +149,14 @@ class ProxyGuard:
             )
             _WARNED.add("host")  # spent only once it was logged
             return
-        parts = _split_host(request.headers.get("Host", ""))
+        raw = request.headers.get("Host", "")
+        if raw == self._first_raw:
+            return
+        parts = _split_host(raw)
         if parts is None:
             return
         if self._first_host is None:
-            self._first_host = parts[0]
+            self._first_host, self._first_raw = parts[0], raw
             return
         if parts[0] != self._first_host:
             logger.warning(

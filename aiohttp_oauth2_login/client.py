@@ -19,6 +19,7 @@ from ._awaitable import MustAwait
 from ._clock import now
 from ._plugin import OAuthLogin
 from ._sessions.access import (
+    cached_auth,
     drop_tokens,
     persist_now,
     reread_tokens,
@@ -36,6 +37,21 @@ from .user import User
 __all__ = ["AuthenticatedClient", "get_client"]
 
 REFRESH_MARGIN = 30  # seconds: refresh this long before the access token expires
+
+
+@functools.lru_cache(maxsize=64)
+def _base(api_base: str) -> tuple[URL, URL]:
+    """A provider's API base URL and its origin, parsed once (not on every ``get_client``)."""
+    url = URL(api_base)
+    return url, url.origin()
+
+
+@functools.lru_cache(maxsize=512)
+def _join(base: URL, target: URL) -> URL:
+    """``target`` (a path, maybe with a query) below ``base``; pure, so cached: handlers call
+    the same few API paths on every request."""
+    path = base.path.rstrip("/") + "/" + target.path.lstrip("/")
+    return base.with_path(path, encoded=False).with_query(target.query)
 
 
 class _RequestContext:
@@ -82,8 +98,7 @@ class AuthenticatedClient:
         self._endpoints = endpoints
         self._user = user
         self._token = token
-        self.base_url = URL(provider.api_base(endpoints))
-        self._origin = self.base_url.origin()
+        self.base_url, self._origin = _base(provider.api_base(endpoints))
 
     @property
     def provider(self) -> str:
@@ -114,8 +129,7 @@ class AuthenticatedClient:
             return target
         if target.host is not None or target.scheme:
             raise ValueError(f"not a path or an absolute URL: {url!r}")
-        path = self.base_url.path.rstrip("/") + "/" + target.path.lstrip("/")
-        return self.base_url.with_path(path, encoded=False).with_query(target.query)
+        return _join(self.base_url, target)
 
     def request(self, method: str, url: str | URL, **kwargs: Any) -> _RequestContext:
         """Like ``ClientSession.request``; the bearer token is added and refreshed as needed."""
@@ -124,7 +138,9 @@ class AuthenticatedClient:
         return _RequestContext(self._send(method, self.resolve(url), kwargs))
 
     async def _send(self, method: str, target: URL, kwargs: dict[str, Any]) -> ClientResponse:
-        token = await self.fresh_token()
+        token = self._token
+        if token.expired(now(), token.refresh_margin(REFRESH_MARGIN)):
+            token = await self.fresh_token()
         target = self._provider.sign_api_url(target, token)
         return await self._login.http.request(
             method, target, middlewares=(self._authorize,), **kwargs
@@ -237,7 +253,10 @@ def get_client(
 async def _get_client(request: web.Request, provider: str | None) -> AuthenticatedClient:
     login = get_login(request)
     require_writable(request, "get_client()")  # refreshed tokens must be saved
-    state = await load_state(request, login)  # a store outage: the 503 page
+    # what @login_required's cheap check already read from this cookie, else the full load
+    state = cached_auth(request, login.config, login.backend.storage) or await load_state(
+        request, login
+    )  # a store outage: the 503 page
     if state.user is None:  # uncaught: the login redirect / 401, like require_login
         raise reauthentication(request, login, None if provider is None else (provider,))
     name = provider or state.user.provider

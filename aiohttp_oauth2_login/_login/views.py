@@ -245,10 +245,11 @@ class LoginViews:
         found, cookie, why = self.login.tx_cookies.take_explained(request, state)
         if cookie is not None:
             consumed.append(cookie)  # deleted on whatever answer follows: consumed once
-        retry = self._retry(provider.name)
-        if found is not None:  # "Try again" keeps the original next (checked again at use)
+        # "Try again" (built on failure only) keeps the original next, checked again at use
+        again, again_next = provider.name, None
+        if found is not None:
             again = found.provider if found.provider in self.login.providers else provider.name
-            retry = self._retry(again, safe_next(found.next, self.config.default_next))
+            again_next = safe_next(found.next, self.config.default_next)
         elif why in ("tx_missing", "tx_unknown") and self._host_differs(request):
             why = "host_mismatch"  # the likelier cause: cookies of one host never reach another
         try:
@@ -257,7 +258,7 @@ class LoginViews:
             return await self._complete(request, provider, tx.verifier, tx.nonce, next_)
         except LoginFlowError as exc:
             self._log_failure(request, provider.name, exc, provider)
-            return await error_page(request, exc, retry_url=retry)
+            return await error_page(request, exc, retry_url=self._retry(again, again_next))
         except web.HTTPException as exc:  # raised by on_login
             logger.info(
                 "sign-in with %s failed: reason=on_login_refused status=%d",

@@ -7,6 +7,7 @@ becomes a clean ``ProviderTimeout`` / ``ProviderError`` (G6) instead of a hang o
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,15 +31,19 @@ class HttpLimits:
 
     @property
     def client_timeout(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(
-            total=self.total_timeout,
-            connect=self.connect_timeout,
-            sock_connect=self.connect_timeout,
-            sock_read=self.total_timeout,
-        )
+        return _client_timeout(self.connect_timeout, self.total_timeout)
+
+
+@functools.lru_cache(maxsize=16)
+def _client_timeout(connect: float, total: float) -> aiohttp.ClientTimeout:
+    """One ``ClientTimeout`` (immutable) per pair of limits instead of one per request."""
+    return aiohttp.ClientTimeout(
+        total=total, connect=connect, sock_connect=connect, sock_read=total
+    )
 
 
 DEFAULT_LIMITS = HttpLimits()
+_ACCEPT_JSON: Mapping[str, str] = {"Accept": "application/json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +81,7 @@ async def fetch_json(
     def failed(exc: ProviderError | ProviderTimeout, kind: str) -> ProviderError | ProviderTimeout:
         return exc.explain(f"{source}_{kind}") if source is not None else exc
 
-    hdrs = {"Accept": "application/json", **(headers or {})}
+    hdrs = {**_ACCEPT_JSON, **headers} if headers else _ACCEPT_JSON
     try:
         async with http.request(
             method,

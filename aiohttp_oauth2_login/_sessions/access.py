@@ -18,6 +18,7 @@ from ..log import logger
 from ..tokens import TokenSet
 from ..user import User
 from .backend import ServerSide, server_side
+from .peek import PEEKED, check_entry
 from .schema import (
     AUTH_KEY,
     ENDED,
@@ -32,6 +33,7 @@ from .schema import (
 __all__ = [
     "NAMESPACE",
     "AuthState",
+    "cached_auth",
     "clear_login",
     "drop_tokens",
     "load_auth",
@@ -72,6 +74,35 @@ async def load_auth(request: web.Request, config: OAuthConfig) -> AuthState:
             session[NAMESPACE] = {**raw, "la": now}
     request[AUTH_KEY] = state
     return state
+
+
+_STORAGE, _SESSION = aiohttp_session.STORAGE_KEY, aiohttp_session.SESSION_KEY
+
+
+def cached_auth(request: web.Request, config: OAuthConfig, storage: object) -> AuthState | None:
+    """The signed-in state taken from what the cheap check (``peek``) read from this request's
+    cookie, without loading the session; ``None`` when ``load_auth`` must decide.
+
+    Only for a request whose session nothing has loaded yet, served by ``storage``: the cached
+    entry belongs to the exact cookie value it carries (authenticated ciphertext, G9), and the
+    liveness rule is asked again now, so a timeout or a due activity update takes the full path.
+    """
+    state = request._state
+    hit = state.get(PEEKED)
+    if hit is None or _SESSION in state or state.get(_STORAGE) is not storage:
+        return None
+    cached = state.get(AUTH_KEY)
+    if cached is not None:
+        return (
+            cached if isinstance(cached, AuthState) and cached.scope == config.scope.path else None
+        )
+    entry = hit[1]
+    if entry is None or not isinstance(check_entry(entry, config), User):
+        return None
+    user = entry[0]
+    auth = AuthState(user=user, tokens=dict(hit[2]), login_at=entry[1], scope=config.scope.path)
+    state[AUTH_KEY] = auth
+    return auth
 
 
 async def start_login_session(

@@ -14,7 +14,7 @@ import json
 import re
 import secrets
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from aiohttp import web
@@ -22,6 +22,7 @@ from aiohttp_session import AbstractStorage, Session, SessionData
 
 from ..errors import ConfigurationError
 from ..log import logger
+from ..tokens import TokenSet
 from ..user import User
 from .cookies import chunked, chunked_value, plugin_cookies, session_cookie
 from .crypto import Sealer
@@ -95,8 +96,10 @@ class CookieStorage(SecureDeleteMixin, AbstractStorage):
         self._scope: str | None = None
         #: the names of this storage's cookies: the name and its numbered chunks
         self.names = chunked(cookie_name)
-        #: value tail -> (value, (user, login time, last activity) or None); see _fastpath
-        self.peek_cache: OrderedDict[str, tuple[str, tuple[User, int, int] | None]] = OrderedDict()
+        #: value tail -> (value, (user, login time, last activity) or None, tokens); see peek
+        self.peek_cache: OrderedDict[
+            str, tuple[str, tuple[User, int, int] | None, Mapping[str, TokenSet]]
+        ] = OrderedDict()
 
     def bind(self, scope: str) -> None:
         """Bind cookies to one ``setup_oauth`` (its login path goes into the AEAD associated

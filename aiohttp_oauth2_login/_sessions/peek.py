@@ -12,19 +12,24 @@ aiohttp-session path decides.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Final
 
 import aiohttp_session
 from aiohttp import web
 
 from ..config import OAuthConfig
+from ..tokens import TokenSet
 from ..user import User
 from .cookie_storage import CACHE_SIZE, CookieStorage
 from .schema import AUTH_KEY, NAMESPACE, TOUCH_EVERY, Login, clock_now, is_live, login_fields
 
 __all__ = [
+    "PEEKED",
     "SLOW",
     "Entry",
+    "Hit",
     "PeekResult",
     "Slow",
     "check_entry",
@@ -42,6 +47,16 @@ SLOW: Final = Slow()
 Entry = Login | None
 PeekResult = User | None | Slow
 _TAIL = 24  # base64 characters at the end of a cookie value: the 16-byte tag and then some
+Tokens = Mapping[str, TokenSet]  # read-only (MappingProxyType): shared by requests
+#: a cache entry: (cookie value, its login fields, its tokens), shared by every request with it
+Hit = tuple[str, Entry, Tokens]
+#: the cache entry the cheap check used for this request, so ``get_client`` takes the user and
+#: the tokens from it instead of loading the session again (liveness is checked again there)
+PEEKED: Final[Any] = (
+    web.RequestKey[Hit]("aiohttp_oauth2_login.peeked")
+    if hasattr(web, "RequestKey")
+    else "aiohttp_oauth2_login.peeked"
+)
 
 
 def in_charge(request: web.Request, storage: object) -> bool:
@@ -58,11 +73,29 @@ def _serves(state: dict[Any, Any], storage: object) -> bool:
     return current is None or current is storage
 
 
-def _open(storage: CookieStorage, value: str, scope: str) -> Entry | Slow:
+def _open(storage: CookieStorage, value: str, scope: str) -> Hit | Slow:
     opened = storage.decrypt(value)
     if opened is None or opened[1] != 0:  # unreadable, or due for re-encryption: slow path
         return SLOW
-    return entry_from_payload(opened[0], scope)
+    entry = entry_from_payload(opened[0], scope)
+    if isinstance(entry, Slow):
+        return SLOW
+    return value, entry, _NO_TOKENS if entry is None else tokens_of(opened[0])
+
+
+_NO_TOKENS: Final[Tokens] = MappingProxyType({})
+
+
+def tokens_of(data: dict[str, Any]) -> Tokens:
+    """The well-formed token sets of a login's payload, read-only (cached and shared)."""
+    raw = data["session"][NAMESPACE].get("t")  # entry_from_payload checked the path
+    found: dict[str, TokenSet] = {}
+    if isinstance(raw, dict):
+        for name, value in raw.items():
+            token = TokenSet.from_session(value)
+            if token is not None and isinstance(name, str):
+                found[name] = token
+    return MappingProxyType(found)
 
 
 def entry_from_payload(data: object, scope: str) -> Entry | Slow:
@@ -94,17 +127,16 @@ def peek_user(request: web.Request, config: OAuthConfig, storage: object) -> Pee
     cache, tail = storage.peek_cache, value[-_TAIL:]
     hit = cache.get(tail)
     if hit is not None and hit[0] == value:
-        entry = hit[1]
         cache.move_to_end(tail)
     else:
         opened = _open(storage, value, config.scope.path)
         if isinstance(opened, Slow):
             return SLOW
-        entry = opened
-        cache[tail] = (value, entry)
+        hit = cache[tail] = opened
         if len(cache) > CACHE_SIZE:
             cache.popitem(last=False)
-    return check_entry(entry, config)
+    state[PEEKED] = hit
+    return check_entry(hit[1], config)
 
 
 def check_entry(entry: Entry, config: OAuthConfig) -> PeekResult:
