@@ -23,7 +23,16 @@ from ..config import OAuthConfig
 from ..tokens import TokenSet
 from ..user import User
 from .cookie_storage import CACHE_SIZE, CookieStorage
-from .schema import AUTH_KEY, NAMESPACE, TOUCH_EVERY, Login, clock_now, is_live, login_fields
+from .schema import (
+    AUTH_KEY,
+    NAMESPACE,
+    TOUCH_EVERY,
+    Login,
+    clock_now,
+    is_live,
+    login_fields,
+    token_sets,
+)
 
 __all__ = [
     "PEEKED",
@@ -88,14 +97,8 @@ _NO_TOKENS: Final[Tokens] = MappingProxyType({})
 
 def tokens_of(data: dict[str, Any]) -> Tokens:
     """The well-formed token sets of a login's payload, read-only (cached and shared)."""
-    raw = data["session"][NAMESPACE].get("t")  # entry_from_payload checked the path
-    found: dict[str, TokenSet] = {}
-    if isinstance(raw, dict):
-        for name, value in raw.items():
-            token = TokenSet.from_session(value)
-            if token is not None and isinstance(name, str):
-                found[name] = token
-    return MappingProxyType(found)
+    # entry_from_payload checked the path
+    return MappingProxyType(token_sets(data["session"][NAMESPACE].get("t")))
 
 
 def entry_from_payload(data: object, scope: str) -> Entry | Slow:

@@ -38,6 +38,7 @@ __all__ = [
     "login_fields",
     "login_payload",
     "parse_auth",
+    "token_sets",
 ]
 
 NAMESPACE: Final = "oauth"
@@ -121,17 +122,23 @@ def is_live(login: Login, config: OAuthConfig, now: int) -> bool:
     )
 
 
-def parse_auth(raw: dict[str, object], config: OAuthConfig, now: int) -> AuthState | None:
-    """The logged-in state in ``raw``, or ``None`` when absent, malformed or not alive."""
-    login = login_fields(raw, config.scope.path)
-    if login is None or not is_live(login, config, now):
-        return None
-    stored = raw.get("t")
+def token_sets(stored: object) -> dict[str, TokenSet]:
+    """The well-formed token sets of a login's ``"t"`` field, by provider; malformed ones are
+    skipped (a session written by another version never breaks a request)."""
     tokens: dict[str, TokenSet] = {}
     if isinstance(stored, dict):
         for name, value in stored.items():
             token = TokenSet.from_session(value)
             if token is not None and isinstance(name, str):
                 tokens[name] = token
+    return tokens
+
+
+def parse_auth(raw: dict[str, object], config: OAuthConfig, now: int) -> AuthState | None:
+    """The logged-in state in ``raw``, or ``None`` when absent, malformed or not alive."""
+    login = login_fields(raw, config.scope.path)
+    if login is None or not is_live(login, config, now):
+        return None
+    tokens = token_sets(raw.get("t"))
     user, login_at, _ = login
     return AuthState(user=user, tokens=tokens, login_at=login_at, scope=config.scope.path)
