@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .._sessions.middleware import attach, save_pending, unavailable_page
+from .._sessions.middleware import serve_saving
 from .logout import LogoutViews
 from .views import LoginViews
 
@@ -49,17 +49,7 @@ def _route(login: OAuthLogin, view: View) -> View:
 
     async def route(request: web.Request) -> web.StreamResponse:
         guard.check(request)
-        attach(request, backend)
-        try:
-            try:
-                response = await view(request)
-            except web.HTTPException as exc:
-                await save_pending(request, exc)
-                raise
-            await save_pending(request, response)
-            return response
-        except backend.outage_errors as exc:
-            return await unavailable_page(request, exc)
+        return await serve_saving(request, backend, view)
 
     return route
 

@@ -34,6 +34,7 @@ __all__ = [
     "hint_missing_middleware",
     "save_on_prepare",
     "save_pending",
+    "serve_saving",
     "session_middleware",
     "spend_string_key_warnings",
     "unavailable_page",
@@ -125,36 +126,37 @@ async def unavailable_page(request: web.BaseRequest, exc: BaseException) -> web.
     return await error_page(request, SessionStoreUnavailable())  # type: ignore[arg-type]
 
 
+async def serve_saving(
+    request: web.Request, backend: SessionBackend, handler: Handler
+) -> web.StreamResponse:
+    """Run ``handler`` with ``backend``'s session attached and save it the way aiohttp-session's
+    middleware does: onto the returned response (not a streamed one: ``on_response_prepare``
+    saved that) or the raised ``HTTPException``; a store outage is the 503 page (G17)."""
+    attach(request, backend)
+    try:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            await save_pending(request, exc)
+            raise
+        if not response.prepared:
+            await save_pending(request, response)
+        return response
+    except backend.outage_errors as exc:
+        return await unavailable_page(request, exc)
+
+
 def session_middleware(backend: SessionBackend) -> Middleware:
     """The app-wide middleware for ``backend``'s storage (``session_middleware=True``): same
     contract as aiohttp-session's own, stepping aside when an outer one is in charge."""
-    storage, outage = backend.storage, backend.outage_errors
 
     @web.middleware
     async def oauth_session_middleware(
         request: web.Request, handler: Handler
     ) -> web.StreamResponse:
-        if request.get(_STORAGE) is not None:  # an outer session middleware is in charge
+        if request._state.get(_STORAGE) is not None:  # an outer session middleware is in charge
             return await handler(request)
-        request[_STORAGE] = storage
-        try:
-            try:
-                response = await handler(request)
-            except web.HTTPException as exc:
-                await _save(request, exc)
-                raise
-            if isinstance(response, web.Response):  # not streamed or a websocket
-                await _save(request, response)
-            return response
-        except outage as exc:  # the store is down: a clear 503, and service resumes by itself
-            return await unavailable_page(request, exc)
-
-    async def _save(request: web.Request, response: web.StreamResponse) -> None:
-        session = request.get(_SESSION)
-        if session is not None and session._changed:
-            if response.prepared:
-                raise RuntimeError("cannot save the session into a prepared response")
-            await storage.save_session(request, response, session)
+        return await serve_saving(request, backend, handler)
 
     return oauth_session_middleware
 
